@@ -1,0 +1,207 @@
+import type { AddressInfo } from 'node:net';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { Config } from './config/schema.js';
+import { adminPlugin } from './http/admin-plugin.js';
+import { proxyPlugin } from './http/proxy-plugin.js';
+import { PROBLEMS, sendProblem } from './http/problems.js';
+import { Router } from './http/router.js';
+import { createMetrics } from './metrics/metrics.js';
+import { systemClock, systemTimers, type Clock, type Timers } from './scheduler/ports.js';
+import type { Exchange, ExchangeObserver } from './upstream/exchange.js';
+import { Upstream } from './upstream/upstream.js';
+
+/** Ports and collaborators; every one has a production default. Tests pass their own. */
+export interface AppDeps {
+  readonly clock?: Clock;
+  readonly timers?: Timers;
+  readonly epochNow?: () => number;
+  readonly random?: () => number;
+  readonly logger?: Logger;
+}
+
+export interface ListenAddresses {
+  readonly proxy: AddressInfo;
+  readonly admin: AddressInfo;
+}
+
+/** A built sluice: two fastify instances (client and admin listeners) over shared state. */
+export interface SluiceApp {
+  readonly config: Config;
+  readonly proxy: FastifyInstance;
+  readonly admin: FastifyInstance;
+  readonly upstreams: readonly Upstream[];
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Binds both listeners (ports from the configuration; 0 picks free ones). */
+  listen(): Promise<ListenAddresses>;
+  /**
+   * Rate-aware drain: /readyz turns 503 and new requests get 503 at once, queued requests keep
+   * being released at the allowed rate until `graceMs`, what is still queued then gets 503 with
+   * Retry-After, in-flight requests finish; then the listeners close.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+  /** Closes at once: queued requests get 503, listeners and connection pools close. */
+  close(): Promise<void>;
+}
+
+/** The redacted header paths of every log line (README, Operations). */
+export function redactPaths(config: Config): string[] {
+  const names = new Set(['authorization', 'cookie', 'set-cookie', 'proxy-authorization']);
+  for (const upstream of config.upstreams) for (const name of Object.keys(upstream.setHeaders)) names.add(name.toLowerCase());
+  return [...names].flatMap((name) => [`headers["${name}"]`, `req.headers["${name}"]`, `res.headers["${name}"]`]);
+}
+
+/** Builds sluice from a validated configuration. Nothing listens until `listen()`. */
+export async function buildApp(config: Config, deps: AppDeps = {}): Promise<SluiceApp> {
+  const clock = deps.clock ?? systemClock;
+  const timers = deps.timers ?? systemTimers(clock);
+  const logger = deps.logger ?? pino({ level: config.log.level, redact: { paths: redactPaths(config), censor: '[redacted]' } });
+  const registry = new Registry();
+  const upstreams: Upstream[] = [];
+  const metrics = createMetrics(registry, () => upstreams.map((u) => ({ name: u.name, snapshot: () => u.scheduler.snapshot() })));
+  for (const upstreamConfig of config.upstreams) {
+    upstreams.push(
+      new Upstream(upstreamConfig, {
+        clock,
+        timers,
+        epochNow: deps.epochNow ?? Date.now,
+        random: deps.random ?? Math.random,
+        metrics: metrics.forUpstream(upstreamConfig.name),
+      }),
+    );
+  }
+  const router = new Router(upstreams);
+  let state: 'running' | 'draining' | 'closed' = 'running';
+  const active = new Set<Exchange>();
+  let onIdle: (() => void) | undefined;
+
+  const requestLogger = logger.child({}, { msgPrefix: '' });
+  const observer: ExchangeObserver = {
+    onStart(exchange) {
+      active.add(exchange);
+    },
+    onFinish(exchange) {
+      active.delete(exchange);
+      if (requestLogger.isLevelEnabled('info')) {
+        const url = exchange.req.url ?? '/';
+        const query = url.indexOf('?');
+        requestLogger.info(
+          {
+            upstream: exchange.upstream.name,
+            method: exchange.method,
+            path: query === -1 ? url : url.slice(0, query),
+            status: exchange.status,
+            outcome: exchange.outcome,
+            attempts: exchange.attempts,
+            queueMs: Math.round(exchange.queueMs),
+            upstreamMs: exchange.upstreamMs === undefined ? undefined : Math.round(exchange.upstreamMs),
+          },
+          'request',
+        );
+      }
+      if (active.size === 0) onIdle?.();
+    },
+  };
+
+  // Fastify's instance type follows its logger's; both listeners share sluice's pino logger.
+  const fastifyLogger: FastifyBaseLogger = logger;
+  const proxy: FastifyInstance = Fastify({
+    loggerInstance: fastifyLogger,
+    // sluice logs one line per request itself (with upstream, attempts and queue time).
+    logController: new LogController({ disableRequestLogging: true }),
+    requestTimeout: config.listen.requestTimeout,
+    keepAliveTimeout: config.listen.keepAliveTimeout,
+    http: { maxHeaderSize: config.listen.maxHeaderSize, headersTimeout: config.listen.headersTimeout },
+    return503OnClosing: false,
+  });
+  // Fastify's own errors (a malformed request it refused before routing) as problem+json.
+  proxy.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    const status = error.statusCode ?? 500;
+    reply.hijack();
+    if (status === 413) return sendProblem(reply.raw, 'SLUICE_BODY_TOO_LARGE', 'the request body is larger than listen.bodyLimit', { close: true });
+    if (status >= 400 && status < 500) return sendProblem(reply.raw, 'SLUICE_BAD_REQUEST', error.message, { close: true });
+    logger.error({ err: error }, 'unexpected error in the proxy listener');
+    sendProblem(reply.raw, 'SLUICE_INTERNAL', 'unexpected error', { close: true });
+  });
+  proxy.setNotFoundHandler((request, reply) => {
+    reply.hijack();
+    sendProblem(reply.raw, 'SLUICE_NO_ROUTE', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`);
+  });
+  proxyPlugin(proxy, {
+    router,
+    observer,
+    bodyLimitBytes: config.listen.bodyLimit,
+    accepting: () => state === 'running',
+  });
+
+  const admin: FastifyInstance = Fastify({ loggerInstance: fastifyLogger, logController: new LogController({ disableRequestLogging: true }) });
+  adminPlugin(admin, {
+    registry,
+    ready: () => (state === 'running' ? { ready: true } : { ready: false, reason: state === 'draining' ? 'draining' : 'closed' }),
+    state: () => ({
+      state,
+      upstreams: upstreams.map((u) => {
+        const snapshot = u.scheduler.snapshot();
+        return {
+          name: u.name,
+          prefix: u.config.prefix,
+          target: u.config.target,
+          queued: snapshot.queued,
+          inFlight: snapshot.inFlight,
+          keys: snapshot.keys,
+          limits: snapshot.rules.map((rule) => ({ ...rule, gate: rule.keyed ? undefined : u.scheduler.gateSnapshot(rule.index) })),
+          busiestKeys: u.scheduler.busiestLanes(20),
+        };
+      }),
+    }),
+  });
+
+  await Promise.all([proxy.ready(), admin.ready()]);
+
+  const closeAll = async (): Promise<void> => {
+    state = 'closed';
+    for (const upstream of upstreams) upstream.scheduler.close();
+    for (const exchange of active) exchange.shutdown();
+    await Promise.all([proxy.close(), admin.close()]);
+    await Promise.all(upstreams.map((u) => u.close()));
+  };
+
+  return {
+    config,
+    proxy,
+    admin,
+    upstreams,
+    registry,
+    logger,
+    async listen() {
+      await proxy.listen({ host: config.listen.host, port: config.listen.port });
+      await admin.listen({ host: config.admin.host, port: config.admin.port });
+      return { proxy: proxy.server.address() as AddressInfo, admin: admin.server.address() as AddressInfo };
+    },
+    async shutdown(graceMs = config.shutdown.grace) {
+      if (state !== 'running') return;
+      state = 'draining';
+      for (const upstream of upstreams) upstream.scheduler.drain();
+      if (active.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          onIdle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      // Grace is over: refuse what is still waiting; in-flight attempts finish on their own.
+      state = 'closed';
+      for (const upstream of upstreams) upstream.scheduler.close();
+      for (const exchange of active) exchange.shutdown();
+      if (active.size > 0) await new Promise<void>((resolve) => (onIdle = resolve));
+      await closeAll();
+    },
+    close: closeAll,
+  };
+}
+
+export { PROBLEMS };

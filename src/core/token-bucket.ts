@@ -1,0 +1,109 @@
+/**
+ * A token bucket that refills at `ratePerSec` up to `burst` tokens; every request takes one.
+ *
+ * The state is a single instant, `tat` (the "theoretical arrival time" of GCRA): the moment at which
+ * the bucket will be full again. This is the same bucket as golang.org/x/time/rate's
+ * `tokens`/`last` pair, written so that availability depends on the state alone:
+ *
+ *     tokens(t)      = min(burst, burst - (tat - t) / interval)
+ *     availableAt(n) = tat - (burst - n) * interval      // first instant with n tokens
+ *     take(at, n)    : tat = max(tat, at) + n * interval
+ *
+ * Time is always an argument (milliseconds on a monotonic clock), never read here. `take(at)` books
+ * the tokens at the instant `at`, which is what lets the scheduler account a release at the moment
+ * it was due rather than when a timer happened to fire: a timer that fires 3 ms late must not push
+ * every later release back by 3 ms, or a 20/s limit delivers 19.x/s. A clock that goes backwards
+ * never creates tokens (`max(tat, at)`).
+ *
+ * @example
+ * const bucket = new TokenBucket({ ratePerSec: 20, burst: 1 });
+ * bucket.take(0);          // first token at t=0
+ * bucket.availableAt();    // 50: the next token is due 50 ms later
+ */
+export class TokenBucket {
+  #ratePerSec: number;
+  #burst: number;
+  #intervalMs: number;
+  /** The instant at which the bucket is full again; -Infinity for a bucket that has never been used. */
+  #tat = Number.NEGATIVE_INFINITY;
+
+  constructor(options: { ratePerSec: number; burst: number }) {
+    if (!(options.ratePerSec > 0) || !Number.isFinite(options.ratePerSec)) {
+      throw new RangeError(`ratePerSec must be a positive finite number, got ${options.ratePerSec}`);
+    }
+    if (!Number.isInteger(options.burst) || options.burst < 1) {
+      throw new RangeError(`burst must be an integer >= 1, got ${options.burst}`);
+    }
+    this.#ratePerSec = options.ratePerSec;
+    this.#burst = options.burst;
+    this.#intervalMs = 1000 / options.ratePerSec;
+  }
+
+  get ratePerSec(): number {
+    return this.#ratePerSec;
+  }
+
+  get burst(): number {
+    return this.#burst;
+  }
+
+  /** Milliseconds between two tokens. */
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  /** The first instant at which `n` tokens are available (may be in the past). */
+  availableAt(n = 1): number {
+    return this.#tat - (this.#burst - n) * this.#intervalMs;
+  }
+
+  /**
+   * Takes `n` tokens at the instant `at`. Returns false, and changes nothing, when fewer than `n`
+   * tokens are available at `at` or `n` exceeds the burst.
+   */
+  take(at: number, n = 1): boolean {
+    if (n > this.#burst || this.availableAt(n) > at) return false;
+    this.#tat = Math.max(this.#tat, at) + n * this.#intervalMs;
+    return true;
+  }
+
+  /** Gives back `n` tokens taken earlier (a reservation that was not used). */
+  refund(n = 1): void {
+    this.#tat -= n * this.#intervalMs;
+  }
+
+  /** Tokens available at `now`, fractional, at most `burst`. */
+  tokensAt(now: number): number {
+    if (this.#tat === Number.NEGATIVE_INFINITY) return this.#burst;
+    return Math.min(this.#burst, this.#burst - (this.#tat - now) / this.#intervalMs);
+  }
+
+  /** The instant from which the bucket is full, i.e. holds no information worth keeping. */
+  fullAt(): number {
+    return this.#tat;
+  }
+
+  /**
+   * Changes the rate from `now` on, keeping the number of tokens the bucket holds at `now`, so a
+   * change takes effect from the next release without granting or losing a burst.
+   */
+  setRate(now: number, ratePerSec: number): void {
+    if (!(ratePerSec > 0) || !Number.isFinite(ratePerSec)) {
+      throw new RangeError(`ratePerSec must be a positive finite number, got ${ratePerSec}`);
+    }
+    if (ratePerSec === this.#ratePerSec) return;
+    const tokens = this.tokensAt(now);
+    this.#ratePerSec = ratePerSec;
+    this.#intervalMs = 1000 / ratePerSec;
+    if (this.#tat !== Number.NEGATIVE_INFINITY) this.#tat = now + (this.#burst - tokens) * this.#intervalMs;
+  }
+
+  /** Changes the burst, keeping the tokens held at `now` (capped at the new burst). */
+  setBurst(now: number, burst: number): void {
+    if (!Number.isInteger(burst) || burst < 1) throw new RangeError(`burst must be an integer >= 1, got ${burst}`);
+    if (burst === this.#burst) return;
+    const tokens = Math.min(burst, this.tokensAt(now));
+    this.#burst = burst;
+    if (this.#tat !== Number.NEGATIVE_INFINITY) this.#tat = now + (burst - tokens) * this.#intervalMs;
+  }
+}

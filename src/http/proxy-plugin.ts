@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KeySource } from '../core/key-template.js';
+import { unsafePathReason } from '../core/safe-path.js';
+import { Exchange, type ExchangeObserver } from '../upstream/exchange.js';
+import { forwardRequestHeaders } from '../upstream/headers.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { sendProblem } from './problems.js';
+import { prepareBody, type BodyResult } from './request-body.js';
+import type { Router } from './router.js';
+
+export interface ProxyPluginOptions {
+  readonly router: Router;
+  readonly observer: ExchangeObserver;
+  /** Largest request body accepted (`listen.bodyLimit`). */
+  readonly bodyLimitBytes: number;
+  /** False once draining: new requests get 503 SLUICE_SHUTTING_DOWN. */
+  readonly accepting: () => boolean;
+}
+
+/** Keys longer than this are replaced by their hash, so a huge header cannot make a huge key. */
+const MAX_KEY_LENGTH = 256;
+
+/**
+ * The client listener's one route: every method, every path. It matches the upstream by prefix,
+ * computes the request's keys, prepares its body and hands it to an Exchange. Fastify's body
+ * parsing is switched off: sluice reads (or streams) the raw body itself.
+ */
+export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request: FastifyRequest, _payload: IncomingMessage, done: (err: null) => void) => done(null));
+
+  const handler = (request: FastifyRequest, reply: FastifyReply): void => {
+    reply.hijack();
+    const req = request.raw;
+    const res = reply.raw;
+    const url = req.url ?? '/';
+    const upstream = options.router.match(url);
+    if (!upstream) {
+      return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathOf(url)}`, { close: hasBody(req) });
+    }
+    const unsafe = unsafePathReason(url.slice(upstream.prefix.length) || '/');
+    if (unsafe !== undefined) {
+      return sendProblem(res, 'SLUICE_BAD_REQUEST', unsafe, { close: hasBody(req) });
+    }
+    const body = prepareBody(req, { limitBytes: options.bodyLimitBytes, bufferBytes: upstream.config.retry.maxBodySize });
+    const exchange = new Exchange({
+      upstream,
+      req,
+      res,
+      path: upstream.upstreamPath(url),
+      keys: keysOf(upstream, req, url),
+      headers: forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
+        host: upstream.hostHeader,
+        setHeaders: upstream.setHeaders,
+        dropContentLength: body instanceof Promise || body.kind !== 'stream',
+      }),
+      observer: options.observer,
+    });
+    if (!options.accepting()) {
+      return exchange.refuse('SLUICE_SHUTTING_DOWN', 'sluice is shutting down', 'rejected', 1000, hasBody(req));
+    }
+    if (body instanceof Promise) void body.then((result) => begin(exchange, result));
+    else begin(exchange, body);
+  };
+
+  // Every method fastify routes (CONNECT never reaches a route: sluice is not a forward proxy).
+  app.all('/*', handler);
+  app.all('/', handler);
+}
+
+function begin(exchange: Exchange, body: BodyResult): void {
+  switch (body.kind) {
+    case 'too-large':
+      return exchange.refuse('SLUICE_BODY_TOO_LARGE', 'the request body is larger than listen.bodyLimit', 'rejected', undefined, true);
+    case 'aborted':
+      return; // the client went away while sending: the close handler already ended the exchange
+    default:
+      return exchange.start(body);
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function keysOf(upstream: Upstream, req: IncomingMessage, url: string): string[] {
+  if (upstream.keyTemplates.every((t) => t === undefined)) return [];
+  const source = new RequestKeySource(req, url, upstream.prefix.length);
+  return upstream.keyTemplates.map((template) => (template ? boundKey(template.render(source)) : ''));
+}
+
+function boundKey(key: string): string {
+  return key.length <= MAX_KEY_LENGTH ? key : `sha256:${createHash('sha256').update(key).digest('base64url')}`;
+}
+
+/** What key templates read, parsed only when a template asks for it. */
+class RequestKeySource implements KeySource {
+  readonly method: string;
+  readonly #req: IncomingMessage;
+  readonly #url: string;
+  readonly #prefixLength: number;
+  #query: URLSearchParams | undefined;
+  #segments: string[] | undefined;
+
+  constructor(req: IncomingMessage, url: string, prefixLength: number) {
+    this.#req = req;
+    this.#url = url;
+    this.#prefixLength = prefixLength;
+    this.method = req.method ?? 'GET';
+  }
+
+  get clientIp(): string {
+    return this.#req.socket.remoteAddress ?? '';
+  }
+
+  header(name: string): string | undefined {
+    const value = this.#req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  query(name: string): string | undefined {
+    if (!this.#query) {
+      const at = this.#url.indexOf('?');
+      this.#query = new URLSearchParams(at === -1 ? '' : this.#url.slice(at + 1));
+    }
+    return this.#query.get(name) ?? undefined;
+  }
+
+  pathSegment(n: number): string | undefined {
+    if (!this.#segments) this.#segments = pathOf(this.#url.slice(this.#prefixLength)).split('/').slice(1);
+    return this.#segments[n - 1];
+  }
+}

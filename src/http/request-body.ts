@@ -1,0 +1,96 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * A request body made ready to forward.
+ *
+ * Bodies up to `retry.maxBodySize` are read whole before the request is queued (as nginx does with
+ * `proxy_request_buffering on`): they can be sent again on a retry, and a client that uploads
+ * slowly holds no token and no concurrency slot while it does. Larger bodies are streamed once the
+ * request is released, and are never retried.
+ */
+export type PreparedBody =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'buffer'; readonly buffer: Buffer }
+  | { readonly kind: 'stream'; readonly body: AsyncIterable<Buffer>; readonly contentLength: number | undefined };
+
+export type BodyResult = PreparedBody | { readonly kind: 'too-large' } | { readonly kind: 'aborted' };
+
+/** Thrown into the upstream request when a streamed body passes the listener's limit. */
+export class BodyTooLargeError extends Error {
+  readonly code = 'SLUICE_BODY_TOO_LARGE';
+  constructor(limitBytes: number) {
+    super(`request body exceeds ${limitBytes} bytes`);
+  }
+}
+
+export interface BodyLimits {
+  /** Largest body accepted at all (`listen.bodyLimit`). */
+  readonly limitBytes: number;
+  /** Largest body buffered for replay (`retry.maxBodySize`); 0 streams everything. */
+  readonly bufferBytes: number;
+}
+
+/** Reads or prepares the body of `req`. Requests without a body resolve synchronously-fast. */
+export function prepareBody(req: IncomingMessage, limits: BodyLimits): BodyResult | Promise<BodyResult> {
+  const lengthHeader = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const contentLength = lengthHeader === undefined ? undefined : Number(lengthHeader);
+  if (!chunked && (contentLength === undefined || contentLength === 0)) {
+    if (contentLength === 0) req.resume();
+    return { kind: 'none' };
+  }
+  if (contentLength !== undefined && contentLength > limits.limitBytes) return { kind: 'too-large' };
+  if (contentLength !== undefined && contentLength > limits.bufferBytes) {
+    return { kind: 'stream', body: limitedStream([], 0, req, limits.limitBytes), contentLength };
+  }
+  return bufferBody(req, limits, contentLength);
+}
+
+function bufferBody(req: IncomingMessage, limits: BodyLimits, contentLength: number | undefined): Promise<BodyResult> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onAbort);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > limits.bufferBytes) {
+        // A chunked body bigger than the replay buffer: stream what we have, then the rest.
+        cleanup();
+        req.pause();
+        resolve(size > limits.limitBytes ? { kind: 'too-large' } : { kind: 'stream', body: limitedStream(chunks, size, req, limits.limitBytes), contentLength });
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve({ kind: 'buffer', buffer: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
+    };
+    const onAbort = (): void => {
+      cleanup();
+      resolve({ kind: 'aborted' });
+    };
+    const onClose = (): void => {
+      if (!req.complete) onAbort();
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onAbort);
+    req.on('close', onClose);
+  });
+}
+
+/** The already-read chunks, then the rest of `req`; throws BodyTooLargeError past `limitBytes`. */
+async function* limitedStream(head: readonly Buffer[], headBytes: number, req: IncomingMessage, limitBytes: number): AsyncGenerator<Buffer> {
+  yield* head;
+  let size = headBytes;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limitBytes) throw new BodyTooLargeError(limitBytes);
+    yield chunk;
+  }
+}

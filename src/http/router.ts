@@ -1,0 +1,21 @@
+import type { Upstream } from '../upstream/upstream.js';
+
+/** Finds the upstream whose prefix is the longest match of a request URL. */
+export class Router {
+  readonly #upstreams: readonly Upstream[];
+
+  constructor(upstreams: readonly Upstream[]) {
+    this.#upstreams = [...upstreams].sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  /** `/github`, `/github/…` and `/github?…` match prefix `/github`; `/githubx` does not. */
+  match(url: string): Upstream | undefined {
+    for (const upstream of this.#upstreams) {
+      const prefix = upstream.prefix;
+      if (!url.startsWith(prefix)) continue;
+      const next = url.charCodeAt(prefix.length);
+      if (Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */) return upstream;
+    }
+    return undefined;
+  }
+}

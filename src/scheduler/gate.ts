@@ -1,0 +1,67 @@
+import { LinkedList } from '../core/linked-list.js';
+import type { TokenBucket } from '../core/token-bucket.js';
+import type { Lane } from './lane.js';
+import type { TimerHandle } from './ports.js';
+
+/** A limit rule as the scheduler sees it. */
+export interface RuleSpec {
+  /** Position in the upstream's `limits` list; the `limit` metric label. */
+  readonly index: number;
+  /** The rule has a key template: one gate per key. Without one, a single gate for the upstream. */
+  readonly keyed: boolean;
+  /** Configured rate; undefined for a rule that only caps concurrency. */
+  readonly ratePerSec: number | undefined;
+  readonly burst: number;
+  /** Requests in flight per key, across attempts; undefined for no cap. */
+  readonly concurrency: number | undefined;
+}
+
+/**
+ * The state of one rule for one key: its token bucket, its concurrency slots, its pause, and the
+ * lanes currently blocked on it (served in turn, which is what makes keys that share a rule fair).
+ * At most one timer per gate, armed for the instant it can next serve.
+ */
+export class Gate {
+  readonly id: string;
+  readonly rule: RuleSpec;
+  readonly key: string;
+  readonly bucket: TokenBucket | undefined;
+  /** Granted tickets not yet released. */
+  inFlight = 0;
+  /** Until this instant nothing passes (a 429 with Retry-After paused the key). */
+  pausedUntil = Number.NEGATIVE_INFINITY;
+  /** Lanes whose head waits for this gate, in the order they started waiting. */
+  readonly waiting = new LinkedList<Lane>();
+  timer: TimerHandle | undefined;
+  timerAt = Number.POSITIVE_INFINITY;
+  /** Queued in the scheduler's list of gates to re-examine. */
+  pending = false;
+  /** Tickets (queued, granted or in flight) that hold this gate; 0 means idle. */
+  refs = 0;
+  /** Queued tickets across the lanes through this gate, and the number of those lanes. */
+  queued = 0;
+  lanes = 0;
+
+  constructor(options: { id: string; rule: RuleSpec; key: string; bucket: TokenBucket | undefined }) {
+    this.id = options.id;
+    this.rule = options.rule;
+    this.key = options.key;
+    this.bucket = options.bucket;
+  }
+
+  /** Whether a slot is free. */
+  hasSlot(): boolean {
+    return this.rule.concurrency === undefined || this.inFlight < this.rule.concurrency;
+  }
+
+  /** The first instant at which time no longer blocks this gate (pause and tokens). */
+  readyAt(): number {
+    const tokensAt = this.bucket ? this.bucket.availableAt() : Number.NEGATIVE_INFINITY;
+    return Math.max(this.pausedUntil, tokensAt);
+  }
+
+  /** True when nothing about this gate is worth remembering at `now`. */
+  isPristine(now: number): boolean {
+    return this.inFlight === 0 && this.pausedUntil <= now && (this.bucket === undefined || this.bucket.fullAt() <= now);
+  }
+}

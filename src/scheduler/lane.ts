@@ -1,0 +1,36 @@
+import { LinkedList, type ListNode } from '../core/linked-list.js';
+import type { Gate } from './gate.js';
+import type { TimerHandle } from './ports.js';
+import type { Ticket } from './ticket.js';
+
+/**
+ * The queue of one key: the tickets of every request that falls under the same gates, in arrival
+ * order (retries first). A lane exists only while it holds tickets. At any moment it is either in
+ * the scheduler's run queue, in the waiting list of the one gate that blocks its head, or nowhere
+ * (being evaluated).
+ */
+export class Lane implements ListNode<Lane> {
+  prev: Lane | undefined;
+  next: Lane | undefined;
+  list: object | undefined;
+
+  readonly key: string;
+  readonly gates: readonly Gate[];
+  readonly tickets = new LinkedList<Ticket>();
+  /**
+   * Since when the head has been at the head with its slots available (an event time: arrival, the
+   * previous release, a slot freed). A grant is accounted at max(wakeAt, pauses, the buckets' due
+   * instants) rather than at the moment a timer happened to fire, so a late timer never pushes
+   * later releases back.
+   */
+  wakeAt = Number.NEGATIVE_INFINITY;
+  /** What the lane waits for while it is in a gate's waiting list. */
+  blockedOn: 'time' | 'slot' | undefined;
+  expiryTimer: TimerHandle | undefined;
+  expiryAt = Number.POSITIVE_INFINITY;
+
+  constructor(key: string, gates: readonly Gate[]) {
+    this.key = key;
+    this.gates = gates;
+  }
+}

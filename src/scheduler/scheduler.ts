@@ -1,0 +1,559 @@
+import { LRUCache } from 'lru-cache';
+import { LinkedList } from '../core/linked-list.js';
+import { TokenBucket } from '../core/token-bucket.js';
+import { Gate, type RuleSpec } from './gate.js';
+import { Lane } from './lane.js';
+import type { Clock, Timers } from './ports.js';
+import { Ticket, type Refusal, type ReleaseOutcome, type TicketCallbacks, type TicketOwner } from './ticket.js';
+
+export interface SchedulerOptions {
+  readonly rules: readonly RuleSpec[];
+  /** Queued tickets across all keys (`queue.maxSize`), and per key (`queue.maxPerKey`). */
+  readonly maxQueued: number;
+  readonly maxQueuedPerKey: number;
+  /** Idle keys remembered (an LRU); keys with queued or in-flight work are never evicted. */
+  readonly maxIdleKeys: number;
+  /**
+   * The fraction of every configured rate held back (0.01 sends a 20/s limit at 19.8/s), so timer
+   * and network jitter never let one request too many into a strict upstream window.
+   */
+  readonly marginFraction: number;
+  readonly clock: Clock;
+  readonly timers: Timers;
+}
+
+export interface AcquireRequest extends TicketCallbacks {
+  /** The request's key under each rule, in rule order; ignored for rules without a key. */
+  readonly keys: readonly string[];
+  /** Clock instant by which the ticket must be granted; Infinity for none. */
+  readonly deadline: number;
+  /**
+   * A retry of an admitted request: it goes to the head of its key's queue, is not counted against
+   * the queue bounds, and is still accepted while draining.
+   */
+  readonly retry?: boolean;
+}
+
+export interface RuleSnapshot {
+  readonly index: number;
+  readonly keyed: boolean;
+  readonly configuredRatePerSec: number | undefined;
+  /** The rate buckets actually refill at (configured rate minus the safety margin). */
+  readonly effectiveRatePerSec: number | undefined;
+  readonly burst: number;
+  readonly concurrency: number | undefined;
+  /** Keys of this rule held in memory (active and idle). */
+  readonly keys: number;
+}
+
+export interface GateSnapshot {
+  readonly rule: number;
+  readonly key: string;
+  readonly tokens: number | undefined;
+  readonly inFlight: number;
+  readonly queued: number;
+  /** Milliseconds until the pause ends, when paused. */
+  readonly pausedForMs: number | undefined;
+}
+
+export interface LaneSnapshot {
+  readonly keys: readonly string[];
+  readonly queued: number;
+}
+
+export interface SchedulerSnapshot {
+  readonly state: 'open' | 'draining' | 'closed';
+  readonly queued: number;
+  readonly inFlight: number;
+  /** Distinct keys held in memory, all keyed rules together. */
+  readonly keys: number;
+  readonly lanes: number;
+  readonly rules: readonly RuleSnapshot[];
+}
+
+/**
+ * Admission for one upstream: per-key FIFO queues released through every limit rule at once.
+ *
+ * A request falls under one gate per rule (the rule's bucket, slots and pause for its key) and waits
+ * in the lane of its key combination. The head of a lane is granted when every one of its gates
+ * has a token and a slot and is not paused; the tokens and slots of all gates are then taken in one
+ * step, so no rule's token is spent while another rule blocks.
+ *
+ * A blocked lane waits in the waiting list of the one gate that blocks it. A gate that can serve
+ * again moves its waiting lanes, one at a time and in order, to the run queue; a lane that was just
+ * served goes to the back. Lanes that share a gate are therefore served in turn (round robin), and
+ * one key's backlog never makes another key's request wait behind it. Each gate arms at most one
+ * timer, for the instant it can next serve; nothing polls.
+ */
+export class Scheduler implements TicketOwner {
+  readonly #rules: readonly RuleSpec[];
+  readonly #options: SchedulerOptions;
+  readonly #clock: Clock;
+  readonly #timers: Timers;
+  /** Gates with refs, plus the permanent gate of every rule without a key. */
+  readonly #gates = new Map<string, Gate>();
+  /** Idle keyed gates whose state still matters (bucket not full, or paused), until it no longer does. */
+  readonly #idle: LRUCache<string, Gate>;
+  readonly #lanes = new Map<string, Lane>();
+  readonly #run = new LinkedList<Lane>();
+  #pendingGates: Gate[] = [];
+  #pumping = false;
+  #queued = 0;
+  #inFlight = 0;
+  #state: 'open' | 'draining' | 'closed' = 'open';
+  readonly #keyedRules: number;
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+    this.#rules = options.rules;
+    this.#clock = options.clock;
+    this.#timers = options.timers;
+    this.#idle = new LRUCache<string, Gate>({ max: Math.max(1, options.maxIdleKeys), ttlResolution: 0, perf: options.clock });
+    this.#keyedRules = options.rules.filter((r) => r.keyed).length;
+    for (const rule of this.#rules) {
+      if (!rule.keyed) this.#gates.set(String(rule.index), this.#newGate(rule, ''));
+    }
+  }
+
+  get queued(): number {
+    return this.#queued;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get state(): 'open' | 'draining' | 'closed' {
+    return this.#state;
+  }
+
+  /**
+   * Asks for a ticket. Returns a refusal at once when the queue is full, when the predicted wait
+   * would pass the deadline, or while shutting down. Otherwise returns the ticket, whose `onGrant`
+   * runs when every rule lets it through; for an idle key that is before `acquire` returns.
+   */
+  acquire(request: AcquireRequest): Ticket | Refusal {
+    const now = this.#clock.now();
+    if (this.#state === 'closed' || (this.#state === 'draining' && !request.retry)) {
+      return { code: 'SLUICE_SHUTTING_DOWN', retryAfterMs: 0 };
+    }
+    const gates = this.#rules.map((rule) => this.#findGate(rule, request.keys[rule.index] ?? ''));
+    const laneKey = this.#laneKey(request.keys);
+    let lane = this.#lanes.get(laneKey);
+    if (!request.retry) {
+      const depth = lane?.tickets.size ?? 0;
+      if (this.#queued >= this.#options.maxQueued || depth >= this.#options.maxQueuedPerKey) {
+        return { code: 'SLUICE_QUEUE_FULL', retryAfterMs: this.#predictWaitMs(gates, depth, now) };
+      }
+      if (depth > 0 || !this.#canServeNow(gates, now)) {
+        const waitMs = this.#predictWaitMs(gates, depth, now);
+        if (now + waitMs > request.deadline) {
+          return { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: waitMs - Math.max(0, request.deadline - now) };
+        }
+      }
+    }
+    const ticket = new Ticket({ owner: this, gates, laneKey, enqueuedAt: now, deadline: request.deadline, callbacks: request });
+    for (const gate of gates) this.#retain(gate);
+    if (!lane) {
+      lane = new Lane(laneKey, gates);
+      this.#lanes.set(laneKey, lane);
+    }
+    this.#enqueue(lane, ticket, request.retry === true, now);
+    this.#pump();
+    return ticket;
+  }
+
+  /** Predicted milliseconds before a new request under `keys` would be granted. */
+  predictWaitMs(keys: readonly string[]): number {
+    const now = this.#clock.now();
+    const gates = this.#rules.map((rule) => this.#findGate(rule, keys[rule.index] ?? ''));
+    return this.#predictWaitMs(gates, this.#lanes.get(this.#laneKey(keys))?.tickets.size ?? 0, now);
+  }
+
+  /** Stop admitting new requests; queued ones and retries keep being released at the allowed rate. */
+  drain(): void {
+    if (this.#state === 'open') this.#state = 'draining';
+  }
+
+  /** Refuses everything still queued (`SLUICE_SHUTTING_DOWN`) and every later request. */
+  close(): void {
+    this.#state = 'closed';
+    for (const lane of [...this.#lanes.values()]) {
+      for (let head = lane.tickets.first; head; head = lane.tickets.first) {
+        this.#refuse(head, { code: 'SLUICE_SHUTTING_DOWN', retryAfterMs: 0 });
+      }
+    }
+    for (const gate of this.#gates.values()) this.#clearGateTimer(gate);
+  }
+
+  snapshot(): SchedulerSnapshot {
+    const keysPerRule = new Map<number, number>();
+    const count = (gate: Gate): void => {
+      if (gate.rule.keyed) keysPerRule.set(gate.rule.index, (keysPerRule.get(gate.rule.index) ?? 0) + 1);
+    };
+    for (const gate of this.#gates.values()) count(gate);
+    for (const gate of this.#idle.values()) count(gate);
+    let keys = 0;
+    for (const n of keysPerRule.values()) keys += n;
+    return {
+      state: this.#state,
+      queued: this.#queued,
+      inFlight: this.#inFlight,
+      keys,
+      lanes: this.#lanes.size,
+      rules: this.#rules.map((rule) => ({
+        index: rule.index,
+        keyed: rule.keyed,
+        configuredRatePerSec: rule.ratePerSec,
+        effectiveRatePerSec: rule.ratePerSec === undefined ? undefined : this.#effectiveRate(rule),
+        burst: rule.burst,
+        concurrency: rule.concurrency,
+        keys: rule.keyed ? (keysPerRule.get(rule.index) ?? 0) : 1,
+      })),
+    };
+  }
+
+  /** The gate state of one rule for one key (or the rule's only gate); undefined if not in memory. */
+  gateSnapshot(ruleIndex: number, key = ''): GateSnapshot | undefined {
+    const rule = this.#rules[ruleIndex];
+    if (!rule) return undefined;
+    const id = this.#gateId(rule, key);
+    const gate = this.#gates.get(id) ?? this.#idle.peek(id);
+    if (!gate) return undefined;
+    const now = this.#clock.now();
+    return {
+      rule: rule.index,
+      key: gate.key,
+      tokens: gate.bucket?.tokensAt(now),
+      inFlight: gate.inFlight,
+      queued: gate.queued,
+      pausedForMs: gate.pausedUntil > now ? gate.pausedUntil - now : undefined,
+    };
+  }
+
+  /** The `limit` busiest keys by queue depth, deepest first. */
+  busiestLanes(limit: number): LaneSnapshot[] {
+    const top: Lane[] = [];
+    for (const lane of this.#lanes.values()) {
+      if (top.length < limit) top.push(lane);
+      else if (lane.tickets.size > (top[top.length - 1] as Lane).tickets.size) top[top.length - 1] = lane;
+      else continue;
+      top.sort((a, b) => b.tickets.size - a.tickets.size);
+    }
+    return top.map((lane) => ({ keys: lane.gates.map((g) => g.key), queued: lane.tickets.size }));
+  }
+
+  // ---- TicketOwner --------------------------------------------------------------------------
+
+  cancel(ticket: Ticket): boolean {
+    if (ticket.state !== 'queued') return false;
+    this.#dequeue(ticket);
+    ticket.state = 'cancelled';
+    this.#dropRefs(ticket);
+    this.#pump();
+    return true;
+  }
+
+  release(ticket: Ticket, outcome: ReleaseOutcome): void {
+    if (ticket.state !== 'granted') return;
+    ticket.state = 'released';
+    this.#inFlight--;
+    for (const gate of ticket.gates) {
+      gate.inFlight--;
+      if (outcome === 'dropped') gate.bucket?.refund();
+      if (gate.waiting.size > 0) this.#markPending(gate);
+    }
+    this.#dropRefs(ticket);
+    this.#pump();
+  }
+
+  /**
+   * Pauses the key of `ticket` until `untilMs`: every gate of a rule with a key template, or the
+   * upstream's gates when no rule has one. Gates of unkeyed rules shared with other keys are left
+   * alone, so one key's 429 never stops the other keys.
+   */
+  pause(ticket: Ticket, untilMs: number): void {
+    const keyed = ticket.gates.filter((g) => g.rule.keyed);
+    for (const gate of keyed.length > 0 ? keyed : ticket.gates) {
+      if (untilMs > gate.pausedUntil) gate.pausedUntil = untilMs;
+    }
+  }
+
+  // ---- the run loop -------------------------------------------------------------------------
+
+  /** Evaluates lanes until nothing more can be granted now. Re-entrant calls return at once. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      let next = 0;
+      while (true) {
+        const lane = this.#run.shift();
+        if (lane) {
+          this.#evaluate(lane);
+          continue;
+        }
+        const gate = this.#pendingGates[next++];
+        if (!gate) break;
+        gate.pending = false;
+        this.#serveGate(gate);
+      }
+      this.#pendingGates = [];
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Grants the head of `lane`, or parks the lane on the gate that blocks it. */
+  #evaluate(lane: Lane): void {
+    const now = this.#clock.now();
+    let head = lane.tickets.first;
+    while (head && head.deadline <= now) {
+      this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now) });
+      head = lane.tickets.first;
+    }
+    if (!head) return this.#retireLane(lane);
+
+    let blocker: Gate | undefined;
+    let readyAt = Number.NEGATIVE_INFINITY;
+    for (const gate of lane.gates) {
+      if (gate.pausedUntil > readyAt) {
+        readyAt = gate.pausedUntil;
+        blocker = gate;
+      }
+    }
+    if (readyAt <= now) {
+      for (const gate of lane.gates) if (!gate.hasSlot()) return this.#park(lane, gate, 'slot', now);
+      for (const gate of lane.gates) {
+        const tokenAt = gate.bucket ? gate.bucket.availableAt() : Number.NEGATIVE_INFINITY;
+        if (tokenAt > readyAt) {
+          readyAt = tokenAt;
+          blocker = gate;
+        }
+      }
+    }
+    if (readyAt > now) return this.#park(lane, blocker as Gate, 'time', now, readyAt);
+
+    const at = Math.max(lane.wakeAt, readyAt);
+    for (const gate of lane.gates) {
+      gate.bucket?.take(at);
+      gate.inFlight++;
+    }
+    this.#dequeue(head);
+    head.state = 'granted';
+    head.grantedAt = now;
+    this.#inFlight++;
+    lane.wakeAt = at;
+    if (lane.tickets.size > 0) this.#run.push(lane);
+    head.callbacks.onGrant(head);
+  }
+
+  /** Puts `lane` in the waiting list of `gate`; for time, first refuses heads that cannot make it. */
+  #park(lane: Lane, gate: Gate, blockedOn: 'time' | 'slot', now: number, readyAt = now): void {
+    if (blockedOn === 'time') {
+      for (let head = lane.tickets.first; head && head.deadline < readyAt; head = lane.tickets.first) {
+        this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: readyAt - now });
+      }
+      if (lane.tickets.size === 0) return this.#retireLane(lane);
+      this.#armGate(gate, readyAt);
+    }
+    lane.blockedOn = blockedOn;
+    gate.waiting.push(lane);
+    this.#armExpiry(lane);
+  }
+
+  /** Moves the first waiting lane of `gate` to the run queue if the gate can serve it now. */
+  #serveGate(gate: Gate): void {
+    const lane = gate.waiting.first;
+    if (!lane || !gate.hasSlot()) return; // a release will wake it
+    const now = this.#clock.now();
+    const readyAt = gate.readyAt();
+    if (readyAt > now) return this.#armGate(gate, readyAt);
+    gate.waiting.remove(lane);
+    if (lane.blockedOn === 'slot') lane.wakeAt = now;
+    lane.blockedOn = undefined;
+    this.#run.push(lane);
+    // Look at this gate again once the lane has been evaluated: it may not have used the gate.
+    this.#markPending(gate);
+  }
+
+  #markPending(gate: Gate): void {
+    if (gate.pending) return;
+    gate.pending = true;
+    this.#pendingGates.push(gate);
+  }
+
+  #armGate(gate: Gate, atMs: number): void {
+    if (gate.timer !== undefined) {
+      if (gate.timerAt <= atMs) return; // the earlier timer re-examines the gate
+      this.#timers.clear(gate.timer);
+    }
+    gate.timerAt = atMs;
+    gate.timer = this.#timers.setAt(atMs, () => {
+      gate.timer = undefined;
+      gate.timerAt = Number.POSITIVE_INFINITY;
+      this.#markPending(gate);
+      this.#pump();
+    });
+  }
+
+  #clearGateTimer(gate: Gate): void {
+    if (gate.timer === undefined) return;
+    this.#timers.clear(gate.timer);
+    gate.timer = undefined;
+    gate.timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Arms the lane's backstop for its head's deadline (lazily: a later head re-arms on expiry). */
+  #armExpiry(lane: Lane): void {
+    const head = lane.tickets.first;
+    if (!head || head.deadline === Number.POSITIVE_INFINITY) return;
+    if (lane.expiryTimer !== undefined) {
+      if (lane.expiryAt <= head.deadline) return;
+      this.#timers.clear(lane.expiryTimer);
+    }
+    lane.expiryAt = head.deadline;
+    lane.expiryTimer = this.#timers.setAt(head.deadline, () => {
+      lane.expiryTimer = undefined;
+      lane.expiryAt = Number.POSITIVE_INFINITY;
+      const now = this.#clock.now();
+      for (let head = lane.tickets.first; head && head.deadline <= now; head = lane.tickets.first) {
+        this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now) });
+      }
+      if (lane.tickets.size > 0) this.#armExpiry(lane);
+      this.#pump();
+    });
+  }
+
+  // ---- bookkeeping --------------------------------------------------------------------------
+
+  #enqueue(lane: Lane, ticket: Ticket, atHead: boolean, now: number): void {
+    const wasEmpty = lane.tickets.size === 0;
+    if (atHead) lane.tickets.unshift(ticket);
+    else lane.tickets.push(ticket);
+    ticket.lane = lane;
+    this.#queued++;
+    for (const gate of lane.gates) {
+      gate.queued++;
+      if (wasEmpty) gate.lanes++;
+    }
+    if (lane.list === undefined) {
+      lane.wakeAt = now;
+      this.#run.push(lane);
+    } else if (atHead) {
+      this.#armExpiry(lane);
+    }
+  }
+
+  /** Takes a queued ticket out of its lane. */
+  #dequeue(ticket: Ticket): void {
+    const lane = ticket.lane as Lane;
+    lane.tickets.remove(ticket);
+    ticket.lane = undefined;
+    this.#queued--;
+    const empty = lane.tickets.size === 0;
+    for (const gate of lane.gates) {
+      gate.queued--;
+      if (empty) gate.lanes--;
+    }
+    if (empty) this.#retireLane(lane);
+  }
+
+  #refuse(ticket: Ticket, refusal: Refusal): void {
+    this.#dequeue(ticket);
+    ticket.state = 'refused';
+    this.#dropRefs(ticket);
+    ticket.callbacks.onRefuse(refusal);
+  }
+
+  #retireLane(lane: Lane): void {
+    if (lane.tickets.size > 0) return;
+    (lane.list as LinkedList<Lane> | undefined)?.remove(lane);
+    lane.blockedOn = undefined;
+    if (lane.expiryTimer !== undefined) {
+      this.#timers.clear(lane.expiryTimer);
+      lane.expiryTimer = undefined;
+      lane.expiryAt = Number.POSITIVE_INFINITY;
+    }
+    if (this.#lanes.get(lane.key) === lane) this.#lanes.delete(lane.key);
+  }
+
+  #dropRefs(ticket: Ticket): void {
+    const now = this.#clock.now();
+    for (const gate of ticket.gates) this.#unretain(gate, now);
+  }
+
+  #retain(gate: Gate): void {
+    if (gate.refs++ === 0 && gate.rule.keyed) {
+      this.#idle.delete(gate.id);
+      this.#gates.set(gate.id, gate);
+    }
+  }
+
+  /** A keyed gate nobody holds is forgotten, or kept idle for as long as its state matters. */
+  #unretain(gate: Gate, now: number): void {
+    if (--gate.refs > 0 || !gate.rule.keyed) return;
+    this.#clearGateTimer(gate);
+    this.#gates.delete(gate.id);
+    if (gate.isPristine(now)) return;
+    const fullAt = gate.bucket ? gate.bucket.fullAt() : Number.NEGATIVE_INFINITY;
+    const ttl = Math.ceil(Math.max(fullAt, gate.pausedUntil) - now);
+    this.#idle.set(gate.id, gate, { ttl: Math.max(1, ttl) });
+  }
+
+  #findGate(rule: RuleSpec, key: string): Gate {
+    const id = this.#gateId(rule, key);
+    return this.#gates.get(id) ?? this.#idle.get(id) ?? this.#newGate(rule, key);
+  }
+
+  #newGate(rule: RuleSpec, key: string): Gate {
+    const bucket = rule.ratePerSec === undefined ? undefined : new TokenBucket({ ratePerSec: this.#effectiveRate(rule), burst: rule.burst });
+    return new Gate({ id: this.#gateId(rule, key), rule, key: rule.keyed ? key : '', bucket });
+  }
+
+  #effectiveRate(rule: RuleSpec): number {
+    return (rule.ratePerSec as number) * (1 - this.#options.marginFraction);
+  }
+
+  #gateId(rule: RuleSpec, key: string): string {
+    return rule.keyed ? `${rule.index}:${key}` : String(rule.index);
+  }
+
+  /** One lane per combination of keys; length prefixes keep combinations unambiguous. */
+  #laneKey(keys: readonly string[]): string {
+    if (this.#keyedRules === 0) return '';
+    let laneKey = '';
+    for (const rule of this.#rules) {
+      if (!rule.keyed) continue;
+      const key = keys[rule.index] ?? '';
+      laneKey += this.#keyedRules === 1 ? key : `${key.length}:${key}`;
+    }
+    return laneKey;
+  }
+
+  #canServeNow(gates: readonly Gate[], now: number): boolean {
+    for (const gate of gates) if (!gate.hasSlot() || gate.readyAt() > now) return false;
+    return true;
+  }
+
+  /**
+   * Predicts when a request at the tail of a lane holding `depth` tickets would be granted: for
+   * every gate, the tokens needed by the tickets served before it (its own lane's, plus one per
+   * turn of each other lane through a shared gate) after the pause ends. Concurrency caps are not
+   * predicted (the backstop at the deadline covers them).
+   */
+  #predictWaitMs(gates: readonly Gate[], depth: number, now: number): number {
+    const position = depth + 1;
+    let until = now;
+    for (const gate of gates) {
+      let t = Math.max(now, gate.pausedUntil);
+      if (gate.bucket) {
+        const lanes = gate.lanes + (depth === 0 ? 1 : 0);
+        const ahead = Math.min(gate.queued + 1, position * lanes);
+        t += Math.max(0, ahead - gate.bucket.tokensAt(t)) * gate.bucket.intervalMs;
+      }
+      if (t > until) until = t;
+    }
+    return until - now;
+  }
+}

@@ -1,0 +1,380 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { parseQuotaHeaders } from '../core/ratelimit-headers.js';
+import { parseRetryAfterMs } from '../core/retry-after.js';
+import { decideRetry, type AttemptOutcome, type RetryPlan } from '../core/retry-policy.js';
+import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
+import { sendProblem, type ProblemCode } from '../http/problems.js';
+import type { RequestOutcome } from '../metrics/metrics.js';
+import type { TimerHandle } from '../scheduler/ports.js';
+import { Ticket, type Refusal } from '../scheduler/ticket.js';
+import { forwardResponseHeaders } from './headers.js';
+import type { Upstream } from './upstream.js';
+
+/** What the exchange reports when it ends (one log line, the drain bookkeeping). */
+export interface ExchangeObserver {
+  onStart(exchange: Exchange): void;
+  onFinish(exchange: Exchange): void;
+}
+
+class ClientGoneError extends Error {
+  readonly code = 'SLUICE_CLIENT_GONE';
+}
+
+const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
+
+/** Retry-After of the 503 a shutting-down sluice answers: try again (another replica) shortly. */
+const SHUTDOWN_RETRY_AFTER_MS = 1000;
+
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** How an attempt that produced no response failed. */
+function classify(err: Error): 'timeout' | 'connect' | 'reset' {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  if (CONNECT_ERRORS.has(code)) return 'connect';
+  return 'reset';
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The undici handler of one attempt; stale attempts (aborted, superseded) are ignored. */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly exchange: Exchange;
+  readonly sentAt: number;
+  controller: Dispatcher.DispatchController | undefined;
+  /** Set when the response is a throttle that will be retried: its body is read and dropped. */
+  retry: RetryPlan | undefined;
+  waitingForDrain = false;
+
+  constructor(exchange: Exchange, sentAt: number) {
+    this.exchange = exchange;
+    this.sentAt = sentAt;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.exchange.clientGone) controller.abort(new ClientGoneError('client went away'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.controller = controller;
+    if (statusCode >= 200) this.exchange.onResponseStart(this, statusCode, headers);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.retry === undefined) this.exchange.onResponseData(this, chunk);
+  }
+
+  onResponseEnd(): void {
+    this.exchange.onResponseEnd(this);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.exchange.onResponseError(this, err);
+  }
+}
+
+/**
+ * One client request through sluice: admission, attempts, retries through the same limiter, and the
+ * answer. Every attempt, first or retry, takes a ticket (a token and a slot of every rule); a retry
+ * waits for its backoff holding nothing, then goes to the head of its key's queue.
+ */
+export class Exchange {
+  readonly upstream: Upstream;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  /** Path sent upstream, query string included. */
+  readonly path: string;
+  readonly keys: readonly string[];
+  readonly startedAt: number;
+  readonly #headers: string[];
+  readonly #observer: ExchangeObserver;
+  readonly #budgetEnd: number;
+  readonly #idempotencyKey: boolean;
+  #body: PreparedBody = { kind: 'none' };
+  #ticket: Ticket | undefined;
+  #current: Attempt | undefined;
+  #backoff: TimerHandle | undefined;
+  #finished = false;
+  clientGone = false;
+  /** Attempts sent so far. */
+  attempts = 0;
+  /** Milliseconds spent queued, all attempts together. */
+  queueMs = 0;
+  /** Milliseconds from sending the last attempt to its response headers. */
+  upstreamMs: number | undefined;
+  /** Status answered to the client (0 until then). */
+  status = 0;
+  outcome: RequestOutcome | undefined;
+
+  constructor(options: {
+    upstream: Upstream;
+    req: IncomingMessage;
+    res: ServerResponse;
+    path: string;
+    keys: readonly string[];
+    headers: string[];
+    observer: ExchangeObserver;
+  }) {
+    this.upstream = options.upstream;
+    this.req = options.req;
+    this.res = options.res;
+    this.method = options.req.method ?? 'GET';
+    this.path = options.path;
+    this.keys = options.keys;
+    this.#headers = options.headers;
+    this.#observer = options.observer;
+    this.startedAt = this.upstream.deps.clock.now();
+    const { queue, timeout, retry } = this.upstream.config;
+    // The whole request's budget: its queue wait plus every attempt's timeout.
+    this.#budgetEnd = this.startedAt + queue.maxWait + retry.attempts * timeout;
+    this.#idempotencyKey = options.req.headers['idempotency-key'] !== undefined;
+    this.res.once('close', this.#onClientClose);
+    this.#observer.onStart(this);
+  }
+
+  /** Queues the request once its body is ready. */
+  start(body: PreparedBody): void {
+    this.#body = body;
+    if (this.clientGone) return;
+    this.#admit();
+  }
+
+  /** Answers with one of sluice's own problems and ends the exchange. */
+  refuse(code: ProblemCode, detail: string, outcome: RequestOutcome, retryAfterMs?: number, close = false): void {
+    sendProblem(this.res, code, detail, { retryAfterMs, close });
+    this.status = this.res.statusCode;
+    this.#finish(outcome);
+  }
+
+  /** The drain's grace is over: a request waiting out a backoff is refused like a queued one. */
+  shutdown(): void {
+    if (this.#backoff === undefined) return;
+    this.upstream.deps.timers.clear(this.#backoff);
+    this.#backoff = undefined;
+    this.refuse('SLUICE_SHUTTING_DOWN', 'sluice is shutting down', 'rejected', SHUTDOWN_RETRY_AFTER_MS);
+  }
+
+  // ---- admission ----------------------------------------------------------------------------
+
+  #admit(): void {
+    const { queue, timeout } = this.upstream.config;
+    const retry = this.attempts > 0;
+    const deadline = retry ? this.#budgetEnd - timeout : this.startedAt + queue.maxWait;
+    const result = this.upstream.scheduler.acquire({ keys: this.keys, deadline, retry, onGrant: this.#onGrant, onRefuse: this.#onRefuse });
+    if (result instanceof Ticket) {
+      if (result.state === 'queued') this.#ticket = result;
+    } else this.#onRefuse(result);
+  }
+
+  readonly #onGrant = (ticket: Ticket): void => {
+    this.#ticket = ticket;
+    if (this.clientGone) return ticket.release('dropped');
+    if (this.attempts === 0) this.upstream.deps.metrics.queueWait.observe(ticket.queuedMs / 1000);
+    this.queueMs += ticket.queuedMs;
+    this.attempts++;
+    this.#send();
+  };
+
+  readonly #onRefuse = (refusal: Refusal): void => {
+    this.#ticket = undefined;
+    const { name, config } = this.upstream;
+    const detail =
+      refusal.code === 'SLUICE_QUEUE_FULL'
+        ? `the queue of upstream "${name}" is full (queue.maxSize ${config.queue.maxSize}, maxPerKey ${config.queue.maxPerKey ?? config.queue.maxSize})`
+        : refusal.code === 'SLUICE_QUEUE_TIMEOUT'
+          ? `upstream "${name}": the predicted wait is longer than queue.maxWait (${config.queue.maxWait} ms)`
+          : 'sluice is shutting down';
+    const retryAfterMs = refusal.code === 'SLUICE_SHUTTING_DOWN' ? SHUTDOWN_RETRY_AFTER_MS : refusal.retryAfterMs;
+    this.refuse(refusal.code, detail, 'rejected', retryAfterMs);
+  };
+
+  // ---- attempts -----------------------------------------------------------------------------
+
+  #send(): void {
+    const body = this.#body;
+    const attempt = new Attempt(this, this.upstream.deps.clock.now());
+    this.#current = attempt;
+    this.upstream.pool.dispatch(
+      {
+        method: this.method,
+        path: this.path,
+        headers: this.#headers,
+        // undici sends an async iterable as a streamed body; its types only name Readable.
+        body: body.kind === 'buffer' ? body.buffer : body.kind === 'stream' ? (body.body as unknown as Readable) : null,
+      },
+      attempt,
+    );
+  }
+
+  onResponseStart(attempt: Attempt, status: number, headers: IncomingHttpHeaders): void {
+    if (attempt !== this.#current) return;
+    const { deps, retryPolicy } = this.upstream;
+    const now = deps.clock.now();
+    this.upstreamMs = now - attempt.sentAt;
+    deps.metrics.upstreamDuration.observe(this.upstreamMs / 1000);
+    deps.metrics.attempts(String(status)).inc();
+
+    if (RETRYABLE_STATUSES.has(status)) {
+      const retryAfterMs = this.#retryAfterMs(status, headers);
+      const decision = decideRetry({ kind: 'status', status, retryAfterMs }, retryPolicy, this.#retryContext(now));
+      const throttled = status === 429 || (status === 503 && retryAfterMs !== undefined);
+      if (throttled) {
+        // The key is exhausted for everyone queued behind this request, retried or not.
+        const pauseMs = retryAfterMs ?? (decision.retry ? decision.delayMs : retryPolicy.backoff.baseMs);
+        (this.#ticket as Ticket).pauseKey(now + pauseMs);
+        deps.metrics.keyPauses.inc();
+      }
+      if (decision.retry) {
+        attempt.retry = decision;
+        return;
+      }
+    }
+
+    const extra = ['sluice-attempts', String(this.attempts), 'sluice-queue-ms', String(Math.round(this.queueMs))];
+    try {
+      this.res.writeHead(status, forwardResponseHeaders(headers, extra));
+    } catch {
+      // Headers Node refuses to write (invalid characters): the upstream's answer is unusable.
+      attempt.controller?.abort(new Error('invalid response headers from upstream'));
+      return;
+    }
+    this.status = status;
+  }
+
+  onResponseData(attempt: Attempt, chunk: Buffer): void {
+    if (attempt !== this.#current) return;
+    if (!this.res.write(chunk) && !attempt.waitingForDrain) {
+      attempt.waitingForDrain = true;
+      attempt.controller?.pause();
+      this.res.once('drain', () => {
+        attempt.waitingForDrain = false;
+        attempt.controller?.resume();
+      });
+    }
+  }
+
+  onResponseEnd(attempt: Attempt): void {
+    if (attempt !== this.#current) return;
+    this.#current = undefined;
+    const ticket = this.#ticket as Ticket;
+    if (attempt.retry !== undefined) {
+      ticket.release('throttled');
+      return this.#scheduleRetry(attempt.retry);
+    }
+    this.res.end();
+    ticket.release(this.status === 429 || this.status === 503 ? 'throttled' : 'ok');
+    this.#finish(this.status >= 500 || this.status === 429 ? 'upstream_error' : 'ok');
+  }
+
+  onResponseError(attempt: Attempt, err: Error): void {
+    if (attempt !== this.#current) return;
+    this.#current = undefined;
+    const ticket = this.#ticket as Ticket;
+    const { deps, retryPolicy } = this.upstream;
+
+    if (this.clientGone) {
+      ticket.release('failed');
+      return this.#finish('cancelled');
+    }
+    if (err instanceof BodyTooLargeError) {
+      ticket.release('failed');
+      return this.refuse('SLUICE_BODY_TOO_LARGE', err.message, 'rejected', undefined, true);
+    }
+    if (attempt.retry !== undefined) {
+      // The throttled response broke while sluice was discarding it: the retry stands.
+      ticket.release('throttled');
+      return this.#scheduleRetry(attempt.retry);
+    }
+    if (this.res.headersSent) {
+      // The answer had started: all that can be done is to cut it, so the client sees it broke.
+      ticket.release('failed');
+      deps.metrics.attempts('error').inc();
+      this.res.destroy(err);
+      return this.#finish('failed');
+    }
+
+    const kind = classify(err);
+    deps.metrics.attempts(kind === 'timeout' ? 'timeout' : 'error').inc();
+    // A connection that was never made sent nothing: its tokens go back to the bucket.
+    ticket.release(kind === 'connect' ? 'dropped' : 'failed');
+    const outcome: AttemptOutcome = { kind };
+    const decision = decideRetry(outcome, retryPolicy, this.#retryContext(deps.clock.now()));
+    if (decision.retry) return this.#scheduleRetry(decision);
+    if (kind === 'timeout') {
+      this.refuse('SLUICE_UPSTREAM_TIMEOUT', `upstream "${this.upstream.name}" sent no response headers within ${this.upstream.config.timeout} ms (${this.attempts} attempt${this.attempts === 1 ? '' : 's'})`, 'failed');
+    } else {
+      this.refuse('SLUICE_UPSTREAM_UNREACHABLE', `upstream "${this.upstream.name}" could not be reached: ${(err as { code?: string }).code ?? err.message} (${this.attempts} attempt${this.attempts === 1 ? '' : 's'})`, 'failed');
+    }
+  }
+
+  #retryContext(now: number) {
+    return {
+      attempt: this.attempts,
+      method: this.method,
+      replayable: this.#body.kind !== 'stream',
+      idempotencyKey: this.#idempotencyKey,
+      remainingMs: this.#budgetEnd - this.upstream.config.timeout - now,
+      random: this.upstream.deps.random(),
+    };
+  }
+
+  /** Retry-After in either form; failing that, a quota reset when the upstream says none is left. */
+  #retryAfterMs(status: number, headers: IncomingHttpHeaders): number | undefined {
+    const epochNow = this.upstream.deps.epochNow();
+    const retryAfter = parseRetryAfterMs(headerValue(headers, 'retry-after'), epochNow);
+    if (retryAfter !== undefined || (status !== 429 && status !== 503)) return retryAfter;
+    const quota = parseQuotaHeaders((name) => headerValue(headers, name), epochNow);
+    return quota?.remaining === 0 ? quota.resetMs : undefined;
+  }
+
+  #scheduleRetry(decision: RetryPlan): void {
+    const { deps } = this.upstream;
+    deps.metrics.retries(decision.reason).inc();
+    this.#backoff = deps.timers.setAt(deps.clock.now() + decision.delayMs, () => {
+      this.#backoff = undefined;
+      this.#admit();
+    });
+  }
+
+  // ---- the end ------------------------------------------------------------------------------
+
+  readonly #onClientClose = (): void => {
+    if (this.#finished) return;
+    this.clientGone = true;
+    if (this.#ticket?.state === 'queued') this.#ticket.cancel();
+    if (this.#backoff !== undefined) {
+      this.upstream.deps.timers.clear(this.#backoff);
+      this.#backoff = undefined;
+    }
+    if (this.#current) {
+      // onResponseError follows (now, or once undici starts the request) and finishes the exchange.
+      this.#current.controller?.abort(new ClientGoneError('client went away'));
+      return;
+    }
+    this.#finish('cancelled');
+  };
+
+  #finish(outcome: RequestOutcome): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.outcome = outcome;
+    this.upstream.deps.metrics.requests[outcome].inc();
+    this.#observer.onFinish(this);
+  }
+}

@@ -1,0 +1,63 @@
+import type { RuleSpec } from '../../src/scheduler/gate.js';
+import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
+import { Ticket, type Refusal } from '../../src/scheduler/ticket.js';
+import { ManualClock, ManualTimers } from '../helpers/manual-time.js';
+
+export interface RuleInput {
+  keyed?: boolean;
+  ratePerSec?: number;
+  burst?: number;
+  concurrency?: number;
+}
+
+export function rules(...inputs: RuleInput[]): RuleSpec[] {
+  return inputs.map((r, index) => ({
+    index,
+    keyed: r.keyed ?? false,
+    ratePerSec: r.ratePerSec,
+    burst: r.burst ?? 1,
+    concurrency: r.concurrency,
+  }));
+}
+
+/** A scheduler on manual time that records every grant and refusal. */
+export function harness(ruleInputs: RuleInput[], options: Partial<Omit<SchedulerOptions, 'rules' | 'clock' | 'timers'>> = {}) {
+  const clock = new ManualClock(1_000);
+  const timers = new ManualTimers(clock);
+  const scheduler = new Scheduler({
+    rules: rules(...ruleInputs),
+    maxQueued: 10_000,
+    maxQueuedPerKey: 10_000,
+    maxIdleKeys: 1_000,
+    marginFraction: 0,
+    clock,
+    timers,
+    ...options,
+  });
+  const grants: { id: string; at: number; ticket: Ticket }[] = [];
+  const refusals: { id: string; at: number; refusal: Refusal }[] = [];
+
+  /** Queues a request under `keys`; returns the ticket or the immediate refusal. */
+  function request(id: string, keys: string[] = [], extra: { deadline?: number; retry?: boolean } = {}): Ticket | Refusal {
+    return scheduler.acquire({
+      keys,
+      deadline: extra.deadline ?? Number.POSITIVE_INFINITY,
+      retry: extra.retry,
+      onGrant: (ticket) => grants.push({ id, at: clock.now(), ticket }),
+      onRefuse: (refusal) => refusals.push({ id, at: clock.now(), refusal }),
+    });
+  }
+
+  function ticket(result: Ticket | Refusal): Ticket {
+    if (!(result instanceof Ticket)) throw new Error(`expected a ticket, got refusal ${result.code}`);
+    return result;
+  }
+
+  const granted = (): string[] => grants.map((g) => g.id);
+  /** Releases every granted ticket not yet released. */
+  const releaseAll = (outcome: 'ok' | 'dropped' = 'ok'): void => {
+    for (const g of grants) g.ticket.release(outcome);
+  };
+
+  return { clock, timers, scheduler, grants, refusals, request, ticket, granted, releaseAll };
+}
