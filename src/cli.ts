@@ -124,7 +124,7 @@ function createLogger(config: Config): Logger {
       // pino-pretty is a development dependency; without it, plain JSON.
     }
   }
-  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  return pino(options, pino.destination({ dest: 1, sync: false }));
 }
 
 async function run(config: Config): Promise<void> {

@@ -55,8 +55,9 @@ export async function loadConfigFile(path: string, env: Env): Promise<Config> {
 /**
  * Parses and validates a YAML configuration. Never mutates its input; returns a frozen Config.
  *
- * `${VAR}` in any string value is replaced from `env`; `${VAR:-fallback}` gives a fallback and
- * `$${VAR}` keeps the text as is. A variable that is not set is a problem like any other.
+ * `${VAR}` in any string value is replaced from `env`; `${VAR:-fallback}` gives a fallback when VAR
+ * is unset or empty, and `$${VAR}` keeps the text as is. A variable that is not set (and has no
+ * fallback) is a problem like any other.
  */
 export function parseConfig(text: string, options: { file?: string; env: Env }): Config {
   const file = options.file ?? 'config';
@@ -67,7 +68,8 @@ export function parseConfig(text: string, options: { file?: string; env: Env }):
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line, message: e.message.split('\n')[0] ?? e.message })),
+      // Without prettyErrors the parser leaves linePos unset; the offset in `pos` is always there.
+      doc.errors.map((e) => ({ path: '', line: lineOf(e.pos[0]), message: e.message.split('\n')[0] ?? e.message })),
     );
   }
   const envProblems = substituteEnv(doc, options.env, lineOf);
@@ -133,8 +135,9 @@ function substituteEnv(doc: Document, env: Env, lineOf: (offset: number | undefi
       node.value = node.value.replace(ENV_REFERENCE, (whole, escaped: string, name: string, fallback: string | undefined) => {
         if (escaped) return whole.slice(1);
         const value = env[name];
+        // As in the shell: `${VAR:-fallback}` falls back when VAR is unset or empty.
+        if (fallback !== undefined) return value === undefined || value === '' ? fallback : value;
         if (value !== undefined) return value;
-        if (fallback !== undefined) return fallback;
         problems.push({ path: pathOfVisit(path, node), line: lineOf(node.range?.[0]), message: `environment variable ${name} is not set` });
         return '';
       });
