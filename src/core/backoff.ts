@@ -15,6 +15,7 @@ export interface BackoffPolicy {
  * @example fullJitterMs(2, { baseMs: 100, maxMs: 10_000 }, 0.5) // 200: half of min(10 s, 400 ms)
  */
 export function fullJitterMs(retry: number, policy: BackoffPolicy, random: number): number {
-  const ceilingMs = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, retry));
+  // With baseMs 0 and retry >= 1024, baseMs * 2^retry would be 0 * Infinity = NaN.
+  const ceilingMs = policy.baseMs <= 0 ? 0 : Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, retry));
   return Math.floor(ceilingMs * Math.min(Math.max(random, 0), 1));
 }

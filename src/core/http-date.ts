@@ -37,7 +37,11 @@ function utc(year: number, monthName: string | undefined, day: number, hh?: stri
   const minutes = Number(mm);
   const seconds = Number(ss);
   if (month === undefined || day < 1 || day > 31 || hours > 23 || minutes > 59 || seconds > 60) return undefined;
-  const ms = Date.UTC(year, month, day, hours, minutes, seconds);
-  // Reject dates that do not exist (31 Feb rolls over into March in Date.UTC).
-  return new Date(ms).getUTCDate() === day ? ms : undefined;
+  // setUTCFullYear, unlike Date.UTC, does not read the years 0-99 as 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  // Reject dates that do not exist (31 Feb rolls over into March). The day is checked before the
+  // time is added, so that a leap second (23:59:60, always on the last day of a month) is kept.
+  if (date.getUTCDate() !== day) return undefined;
+  return date.getTime() + ((hours * 60 + minutes) * 60 + seconds) * 1000;
 }

@@ -201,6 +201,8 @@ function parseList(text: string): SfMember[] | undefined {
 function bareItem(text: string): string | number | boolean | undefined {
   if (/^"(?:[^"\\]|\\["\\])*"$/.test(text)) return text.slice(1, -1).replace(/\\(["\\])/g, '$1');
   if (/^-?\d{1,15}(?:\.\d{1,3})?$/.test(text)) return Number(text);
+  // Byte sequence (the draft's `pk` partition key): kept as its base64 text, colons included.
+  if (/^:[A-Za-z0-9+/]*={0,2}:$/.test(text)) return text;
   if (text === '?1') return true;
   if (text === '?0') return false;
   if (/^[a-z*][a-z0-9_.:%*/!#$&'+^`|~-]*$/i.test(text)) return text;

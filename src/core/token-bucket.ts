@@ -26,6 +26,8 @@ export class TokenBucket {
   #intervalMs: number;
   /** The instant at which the bucket is full again; -Infinity for a bucket that has never been used. */
   #tat = Number.NEGATIVE_INFINITY;
+  /** The latest instant the bucket has been told about (by `take` or `setRate`). */
+  #lastMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: { ratePerSec: number; burst: number }) {
     if (!(options.ratePerSec > 0) || !Number.isFinite(options.ratePerSec)) {
@@ -64,6 +66,7 @@ export class TokenBucket {
   take(at: number, n = 1): boolean {
     if (n > this.#burst || this.availableAt(n) > at) return false;
     this.#tat = Math.max(this.#tat, at) + n * this.#intervalMs;
+    if (at > this.#lastMs) this.#lastMs = at;
     return true;
   }
 
@@ -86,12 +89,18 @@ export class TokenBucket {
   /**
    * Changes the rate from `now` on, keeping the number of tokens the bucket holds at `now`, so a
    * change takes effect from the next release without granting or losing a burst.
+   *
+   * A `now` behind an instant the bucket has already seen is read as that instant: the new rate
+   * cannot apply to time the bucket has already accounted at the old rate (a faster rate applied
+   * from the past would refill tokens that were taken since).
    */
   setRate(now: number, ratePerSec: number): void {
     if (!(ratePerSec > 0) || !Number.isFinite(ratePerSec)) {
       throw new RangeError(`ratePerSec must be a positive finite number, got ${ratePerSec}`);
     }
     if (ratePerSec === this.#ratePerSec) return;
+    if (now < this.#lastMs) now = this.#lastMs;
+    else this.#lastMs = now;
     const tokens = this.tokensAt(now);
     this.#ratePerSec = ratePerSec;
     this.#intervalMs = 1000 / ratePerSec;
