@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { Client } from 'undici';
 import type { Config } from './config/schema.js';
 import { adminPlugin } from './http/admin-plugin.js';
 import { proxyPlugin } from './http/proxy-plugin.js';
@@ -178,7 +179,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
     async listen() {
       await proxy.listen({ host: config.listen.host, port: config.listen.port });
       await admin.listen({ host: config.admin.host, port: config.admin.port });
-      return { proxy: proxy.server.address() as AddressInfo, admin: admin.server.address() as AddressInfo };
+      const addresses = { proxy: proxy.server.address() as AddressInfo, admin: admin.server.address() as AddressInfo };
+      await warmUpHttpClient(addresses.admin);
+      return addresses;
     },
     async shutdown(graceMs = config.shutdown.grace) {
       if (state !== 'running') return;
@@ -202,6 +205,24 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
     },
     close: closeAll,
   };
+}
+
+/**
+ * undici compiles its HTTP parser (WebAssembly) on its first connection, which made the first
+ * upstream request ~20 ms late and bunched it with the next against a strict window. One request to
+ * sluice's own /healthz at start-up pays that cost before any traffic.
+ */
+async function warmUpHttpClient(admin: AddressInfo): Promise<void> {
+  const host = admin.address === '0.0.0.0' || admin.address === '::' ? '127.0.0.1' : admin.address;
+  const client = new Client(`http://${admin.family === 'IPv6' && host.includes(':') ? `[${host}]` : host}:${admin.port}`);
+  try {
+    const response = await client.request({ method: 'GET', path: '/healthz' });
+    await response.body.dump();
+  } catch {
+    // Warming up is an optimisation only.
+  } finally {
+    await client.close().catch(() => undefined);
+  }
 }
 
 export { PROBLEMS };

@@ -146,7 +146,7 @@ const retrySchema = z.strictObject({
 
 const pacingSchema = z.strictObject({
   /** Fraction of every configured rate held back to absorb timer and network jitter. */
-  margin: fraction.prefault('1%'),
+  margin: fraction.prefault('0.75%'),
 });
 
 const keysSchema = z.strictObject({

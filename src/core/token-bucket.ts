@@ -70,6 +70,18 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Records that a token taken earlier was actually used at `at` (the request left later than it
+   * was released: a new connection, a cold parser). The bucket then holds no more than if the token
+   * had been taken at `at`, so the requests that follow keep their spacing at the upstream, where
+   * the limit is counted. Delays up to `toleranceMs` are ignored: the ordinary fraction of a
+   * millisecond between release and write would otherwise lengthen every interval. Never adds tokens.
+   */
+  usedAt(at: number, toleranceMs = 0): void {
+    const floor = at - toleranceMs + this.#intervalMs;
+    if (floor > this.#tat) this.#tat = floor;
+  }
+
   /** Gives back `n` tokens taken earlier (a reservation that was not used). */
   refund(n = 1): void {
     this.#tat -= n * this.#intervalMs;

@@ -20,6 +20,7 @@ export interface Refusal {
 /** What a ticket needs from the scheduler that issued it. */
 export interface TicketOwner {
   cancel(ticket: Ticket): boolean;
+  sent(ticket: Ticket): void;
   release(ticket: Ticket, outcome: ReleaseOutcome): void;
   pause(ticket: Ticket, untilMs: number): void;
 }
@@ -41,6 +42,8 @@ export class Ticket implements ListNode<Ticket> {
   list: object | undefined;
 
   state: TicketState = 'queued';
+  /** The granted attempt has been written to the upstream (see Ticket#sent). */
+  written = false;
   lane: Lane | undefined;
   grantedAt = Number.NaN;
   readonly gates: readonly Gate[];
@@ -68,6 +71,14 @@ export class Ticket implements ListNode<Ticket> {
   /** Leaves the queue (the client went away). Returns false when the ticket was not queued. */
   cancel(): boolean {
     return this.#owner.cancel(this);
+  }
+
+  /**
+   * The granted attempt is being written to the upstream now. Buckets re-base on this instant when
+   * it is later than the grant, so a slow first connection does not bunch the next requests up.
+   */
+  sent(): void {
+    this.#owner.sent(this);
   }
 
   /** Gives the slots back; idempotent. `dropped` also gives the tokens back. */

@@ -68,6 +68,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.exchange.clientGone) controller.abort(new ClientGoneError('client went away'));
+    else this.exchange.onRequestStart(this);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -220,6 +221,11 @@ export class Exchange {
       },
       attempt,
     );
+  }
+
+  /** undici is writing the attempt on a connected socket. */
+  onRequestStart(attempt: Attempt): void {
+    if (attempt === this.#current) this.#ticket?.sent();
   }
 
   onResponseStart(attempt: Attempt, status: number, headers: IncomingHttpHeaders): void {

@@ -78,7 +78,7 @@ const UPSTREAM_DEFAULTS = {
   setHeaders: {},
   queue: { maxSize: 10_000, maxWait: 60_000 },
   retry: { attempts: 5, on: [429, 503, 'timeout', 'connect'], backoff: { base: 100, max: 10_000 }, respectRetryAfter: true, maxBodySize: 1_048_576 },
-  pacing: { margin: 0.01 },
+  pacing: { margin: 0.0075 },
   keys: { maxIdle: 100_000 },
 };
 
@@ -102,7 +102,7 @@ describe('valid configurations: normalized values', () => {
           limits: [{ rate: 20, burst: 1 }],
           queue: { maxSize: 10_000, maxWait: 60_000 },
           retry: { attempts: 5, on: [429, 503, 'timeout', 'connect'], backoff: { base: 100, max: 10_000 }, respectRetryAfter: true, maxBodySize: 1_048_576 },
-          pacing: { margin: 0.01 },
+          pacing: { margin: 0.0075 },
           keys: { maxIdle: 100_000 },
         },
       ],

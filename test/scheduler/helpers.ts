@@ -37,13 +37,19 @@ export function harness(ruleInputs: RuleInput[], options: Partial<Omit<Scheduler
   const grants: { id: string; at: number; ticket: Ticket }[] = [];
   const refusals: { id: string; at: number; refusal: Refusal }[] = [];
 
-  /** Queues a request under `keys`; returns the ticket or the immediate refusal. */
-  function request(id: string, keys: string[] = [], extra: { deadline?: number; retry?: boolean } = {}): Ticket | Refusal {
+  /**
+   * Queues a request under `keys`; returns the ticket or the immediate refusal. A grant is written
+   * to the upstream at once (a warm connection), unless `written: false`.
+   */
+  function request(id: string, keys: string[] = [], extra: { deadline?: number; retry?: boolean; written?: boolean } = {}): Ticket | Refusal {
     return scheduler.acquire({
       keys,
       deadline: extra.deadline ?? Number.POSITIVE_INFINITY,
       retry: extra.retry,
-      onGrant: (ticket) => grants.push({ id, at: clock.now(), ticket }),
+      onGrant: (ticket) => {
+        grants.push({ id, at: clock.now(), ticket });
+        if (extra.written !== false) ticket.sent();
+      },
       onRefuse: (refusal) => refusals.push({ id, at: clock.now(), refusal }),
     });
   }

@@ -57,15 +57,72 @@ describe('Scheduler: one rule', () => {
     expect(h.scheduler.inFlight).toBe(0);
   });
 
-  it('does not drift when timers fire late: releases are accounted when they were due', () => {
+  it('does not drift when timers fire slightly late: releases are accounted when they were due', () => {
     const h = harness([{ ratePerSec: 20 }]);
-    h.timers.lateMs = 3;
+    h.timers.lateMs = 0.8; // within the 1 ms write tolerance
     for (let i = 0; i < 41; i++) h.request(`r${i}`);
     h.timers.advance(3_000);
     const times = h.grants.map((g) => g.at - 1000);
-    // Every release after the first is due at 50 ms * i and happens 3 ms late, never later.
+    // Every release after the first is due at 50 ms * i and happens 0.8 ms late, never later.
     expect(times[0]).toBe(0);
-    for (let i = 1; i < times.length; i++) expect(times[i]).toBe(50 * i + 3);
+    for (let i = 1; i < times.length; i++) expect(times[i]).toBeCloseTo(50 * i + 0.8, 9);
+  });
+
+  it('never bunches releases when timers fire very late: the schedule moves instead', () => {
+    const h = harness([{ ratePerSec: 20 }]);
+    h.timers.lateMs = 5;
+    for (let i = 0; i < 21; i++) h.request(`r${i}`);
+    h.timers.advance(3_000);
+    const times = h.grants.map((g) => g.at - 1000);
+    for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number)).toBeGreaterThanOrEqual(49);
+    // 21 releases never fit in one second: the first and the 21st are more than 1000 ms apart.
+    expect((times[20] as number) - (times[0] as number)).toBeGreaterThan(1000);
+  });
+
+  it('re-bases on the write when an attempt leaves late, so the next one keeps its spacing', () => {
+    const h = harness([{ ratePerSec: 20 }]);
+    const a = h.ticket(h.request('a', [], { written: false }));
+    h.request('b');
+    h.request('c');
+    h.timers.advance(20);
+    a.sent(); // written 20 ms after its release (a new connection)
+    h.timers.advance(200);
+    // b waits for 50 ms after a's write, less the 1 ms tolerance; c 50 ms after b.
+    expect(h.grants.map((g) => [g.id, g.at - 1000])).toEqual([
+      ['a', 0],
+      ['b', 69],
+      ['c', 119],
+    ]);
+  });
+
+  it('ignores write delays within the tolerance', () => {
+    const h = harness([{ ratePerSec: 20 }]);
+    const a = h.ticket(h.request('a', [], { written: false }));
+    h.request('b');
+    h.timers.advance(1);
+    a.sent();
+    h.timers.advance(100);
+    expect(h.grants.map((g) => g.at - 1000)).toEqual([0, 50]);
+  });
+
+  it('releases nothing more while a release is not yet written, for at most a second', () => {
+    const h = harness([{ ratePerSec: 1000, burst: 5 }]);
+    h.request('a', [], { written: false });
+    h.request('b');
+    h.request('c');
+    expect(h.granted()).toEqual(['a']); // b and c wait for a's write despite the burst
+    h.timers.advance(999);
+    expect(h.granted()).toEqual(['a']);
+    h.timers.advance(1); // a's connection never opened: the gate stops waiting
+    expect(h.granted()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('frees the hold when an unwritten release is given back', () => {
+    const h = harness([{ ratePerSec: 1000, burst: 5 }]);
+    const a = h.ticket(h.request('a', [], { written: false }));
+    h.request('b');
+    a.release('dropped');
+    expect(h.granted()).toEqual(['a', 'b']);
   });
 
   it('holds back the safety margin', () => {

@@ -1,0 +1,39 @@
+/**
+ * Runs the stand-in API as its own process and prints one JSON line, {"url": ...}, once listening.
+ *
+ *   tsx load/standin-server.ts --rate 20 [--window-ms 1000] [--bucket-rate 20 --burst 5]
+ *        [--key-header x-account] [--max-in-flight 10] [--latency-ms 5] [--quota-headers x-ratelimit|ietf] [--port 0]
+ */
+import { parseArgs } from 'node:util';
+import { Standin, type StandinOptions } from './lib/standin.js';
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string' },
+    'window-ms': { type: 'string', default: '1000' },
+    'bucket-rate': { type: 'string' },
+    burst: { type: 'string', default: '1' },
+    'key-header': { type: 'string' },
+    'max-in-flight': { type: 'string' },
+    'latency-ms': { type: 'string' },
+    'quota-headers': { type: 'string' },
+    port: { type: 'string', default: '0' },
+  },
+});
+
+const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+const options: StandinOptions = {
+  window: values.rate === undefined ? undefined : { requests: Number(values.rate), windowMs: Number(values['window-ms']) },
+  bucket: values['bucket-rate'] === undefined ? undefined : { ratePerSec: Number(values['bucket-rate']), burst: Number(values.burst) },
+  keyHeader: values['key-header'],
+  maxInFlight: num(values['max-in-flight']),
+  latencyMs: num(values['latency-ms']),
+  quotaHeaders: values['quota-headers'] as StandinOptions['quotaHeaders'],
+  port: Number(values.port),
+};
+const standin = new Standin(options);
+const url = await standin.listen();
+process.stdout.write(`${JSON.stringify({ url })}\n`);
+const stop = (): void => void standin.close().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
