@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parse, parseDocument, visit, type Document, type Node } from 'yaml';
 import type * as z from 'zod';
 import { parseDurationMs } from '../core/units.js';
 import { configSchema, type Config } from './schema.js';
@@ -69,7 +69,8 @@ export function parseConfig(text: string, options: { file?: string; env: Env }):
     throw new ConfigError(
       file,
       // Without prettyErrors the parser leaves linePos unset; the offset in `pos` is always there.
-      doc.errors.map((e) => ({ path: '', line: lineOf(e.pos[0]), message: e.message.split('\n')[0] ?? e.message })),
+      // After the first syntax error the parser's further complaints mostly echo it.
+      doc.errors.slice(0, MAX_SYNTAX_ERRORS).map((e) => ({ path: '', line: lineOf(e.pos[0]), message: e.message.split('\n')[0] ?? e.message })),
     );
   }
   const envProblems = substituteEnv(doc, options.env, lineOf);
@@ -125,6 +126,8 @@ function yamlLocator(doc: Document, lineOf: (offset: number | undefined) => numb
   };
 }
 
+const MAX_SYNTAX_ERRORS = 3;
+
 const ENV_REFERENCE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 function substituteEnv(doc: Document, env: Env, lineOf: (offset: number | undefined) => number | undefined): ConfigProblem[] {
@@ -132,18 +135,33 @@ function substituteEnv(doc: Document, env: Env, lineOf: (offset: number | undefi
   visit(doc, {
     Scalar(_key, node, path) {
       if (typeof node.value !== 'string' || !node.value.includes('${')) return;
-      node.value = node.value.replace(ENV_REFERENCE, (whole, escaped: string, name: string, fallback: string | undefined) => {
-        if (escaped) return whole.slice(1);
+      const whole = WHOLE_REFERENCE.test(node.value.trim());
+      const text = node.value.replace(ENV_REFERENCE, (match, escaped: string, name: string, fallback: string | undefined) => {
+        if (escaped) return match.slice(1);
         const value = env[name];
-        // As in the shell: `${VAR:-fallback}` falls back when VAR is unset or empty.
-        if (fallback !== undefined) return value === undefined || value === '' ? fallback : value;
-        if (value !== undefined) return value;
+        // Unset or empty takes the fallback, as in the shell and docker compose.
+        if (value !== undefined && (value !== '' || fallback === undefined)) return value;
+        if (fallback !== undefined) return fallback;
         problems.push({ path: pathOfVisit(path, node), line: lineOf(node.range?.[0]), message: `environment variable ${name} is not set` });
         return '';
       });
+      // `port: ${PORT}` written unquoted means a number, as if the value had been written there.
+      node.value = whole && node.type === 'PLAIN' ? plainScalar(text) : text;
     },
   });
   return problems;
+}
+
+const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
+
+/** What YAML would make of `text` written as a plain scalar, kept as text unless a number or boolean. */
+function plainScalar(text: string): string | number | boolean {
+  try {
+    const value: unknown = parse(text);
+    return typeof value === 'number' || typeof value === 'boolean' ? value : text;
+  } catch {
+    return text;
+  }
 }
 
 /** Builds the dotted path of a scalar found by `visit`, from its ancestors. */
@@ -216,6 +234,10 @@ function messageOf(issue: z.core.$ZodIssue): string {
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_type':
       return `expected ${issue.expected}`;
+    case 'too_small':
+      return issue.origin === 'array' ? `needs at least ${String(issue.minimum)} item${issue.minimum === 1 ? '' : 's'}` : `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
+    case 'too_big':
+      return `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}`;
     default:
       return issue.message;
   }

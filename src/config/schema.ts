@@ -117,14 +117,16 @@ const limitSchema = z
     message: 'a limit needs a rate, a concurrency, or both',
   });
 
-const queueSchema = z.strictObject({
-  /** Requests queued across all keys of the upstream. */
-  maxSize: z.number().int().min(0).default(10_000),
-  /** Requests queued per key; defaults to maxSize. */
-  maxPerKey: z.number().int().min(0).optional(),
-  /** Longest a request may wait in the queue; refused at once when the predicted wait is longer. */
-  maxWait: duration.prefault('60s'),
-});
+const queueSchema = z
+  .strictObject({
+    /** Requests queued across all keys of the upstream. */
+    maxSize: z.number().int().min(0).default(10_000),
+    /** Requests queued per key; defaults to maxSize. */
+    maxPerKey: z.number().int().min(0).optional(),
+    /** Longest a request may wait in the queue; refused at once when the predicted wait is longer. */
+    maxWait: duration.prefault('60s'),
+  })
+  .transform((queue) => ({ ...queue, maxPerKey: queue.maxPerKey ?? queue.maxSize }));
 
 const retryOn = z.union([z.literal(429), z.literal(502), z.literal(503), z.literal(504), z.enum(['timeout', 'connect', 'reset'])]);
 

@@ -38,7 +38,13 @@ export interface RetryContext {
 
 export type RetryReason = '429' | '502' | '503' | '504' | 'timeout' | 'connect' | 'reset';
 
-export type StopReason = 'success' | 'not-retryable' | 'exhausted' | 'unsafe' | 'not-replayable' | 'budget';
+/**
+ * Why an attempt is not retried: `final` the answer is not one sluice retries (2xx, 4xx, 500...);
+ * `not-retryable` its kind is not in `retry.on`; `exhausted` no attempts left; `unsafe` the request
+ * may have been processed and is not idempotent; `not-replayable` its body was streamed; `budget`
+ * the wait would pass the request's deadline.
+ */
+export type StopReason = 'final' | 'not-retryable' | 'exhausted' | 'unsafe' | 'not-replayable' | 'budget';
 
 export type RetryDecision =
   | { readonly retry: false; readonly stop: StopReason }
@@ -74,19 +80,20 @@ const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
  */
 export function decideRetry(outcome: AttemptOutcome, policy: RetryPolicy, context: RetryContext): RetryDecision {
   const reason = reasonOf(outcome);
-  if (reason === undefined) return { retry: false, stop: 'success' };
+  if (reason === undefined) return { retry: false, stop: 'final' };
   if (!policy.on.has(reasonToOn(reason))) return { retry: false, stop: 'not-retryable' };
   if (context.attempt >= policy.attempts) return { retry: false, stop: 'exhausted' };
   if (!context.replayable) return { retry: false, stop: 'not-replayable' };
 
-  const retryAfterMs = outcome.kind === 'status' && policy.respectRetryAfter ? outcome.retryAfterMs : undefined;
-  const notProcessed = reason === '429' || reason === 'connect' || (reason === '503' && retryAfterMs !== undefined);
+  // A Retry-After says the request was not processed even when its value is not used for the delay.
+  const retryAfterMs = outcome.kind === 'status' ? outcome.retryAfterMs : undefined;
+  const throttled = reason === '429' || (reason === '503' && retryAfterMs !== undefined);
+  const notProcessed = throttled || reason === 'connect';
   if (!notProcessed && !context.idempotencyKey && !IDEMPOTENT_METHODS.has(context.method)) return { retry: false, stop: 'unsafe' };
 
-  const delayMs = retryAfterMs ?? fullJitterMs(context.attempt - 1, policy.backoff, context.random);
+  const delayMs = (policy.respectRetryAfter ? retryAfterMs : undefined) ?? fullJitterMs(context.attempt - 1, policy.backoff, context.random);
   if (delayMs > context.remainingMs) return { retry: false, stop: 'budget' };
-  const pauseKey = reason === '429' || (reason === '503' && retryAfterMs !== undefined);
-  return { retry: true, reason, delayMs, pauseKey };
+  return { retry: true, reason, delayMs, pauseKey: throttled };
 }
 
 function reasonOf(outcome: AttemptOutcome): RetryReason | undefined {

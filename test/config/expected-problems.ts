@@ -32,7 +32,7 @@ export const EXPECTED_PROBLEMS: Readonly<Record<string, readonly ExpectedProblem
   'bad-key-template.yaml': [{ path: 'upstreams[0].limits[0].key', line: 6, message: 'unbalanced "{" or "}" in key template "{header.x-account"' }],
   'unknown-placeholder.yaml': [{ path: 'upstreams[0].limits[0].key', line: 6, message: 'unknown placeholder "{cookie.session}"' }],
   'limit-without-rate-or-concurrency.yaml': [{ path: 'upstreams[0].limits[0]', line: 6, message: 'a limit needs a rate, a concurrency, or both' }],
-  'burst-zero.yaml': [{ path: 'upstreams[0].limits[0].burst', line: 7, message: '>=1, got 0' }],
+  'burst-zero.yaml': [{ path: 'upstreams[0].limits[0].burst', line: 7, message: 'must be at least 1, got 0' }],
   'duplicate-upstream-name.yaml': [{ path: 'upstreams[1].name', line: 7, message: '"github" is already the name of upstreams[0]' }],
   'duplicate-prefix.yaml': [{ path: 'upstreams[1].prefix', line: 8, message: '"/api" is already the prefix of upstreams[0]' }],
   'bad-prefix.yaml': [{ path: 'upstreams[0].prefix', line: 3, message: 'expected a path such as /github (no trailing slash), or /, got "/github/"' }],

@@ -39,11 +39,11 @@ describe('quick mode: one upstream at "/" from flags', () => {
 
   it('names the flags in every problem, all at once', () => {
     expect(problemsOf({ target: 'ftp://api.example.com', rate: 'fast', burst: 'lots', concurrency: '0', port: '70000' })).toEqual([
-      { path: '--port', message: expect.stringContaining('<=65535, got 70000') as string },
+      { path: '--port', message: expect.stringContaining('must be at most 65535, got 70000') as string },
       { path: '--target', message: 'expected an http:// or https:// URL, got "ftp://api.example.com"' },
       { path: '--rate', message: 'expected a rate such as 20/s, 1000/m, 5000/h or 30/5s, got "fast"' },
       { path: '--burst', message: 'expected number, got "lots"' },
-      { path: '--concurrency', message: expect.stringContaining('>=1, got 0') as string },
+      { path: '--concurrency', message: expect.stringContaining('must be at least 1, got 0') as string },
     ]);
   });
 

@@ -77,12 +77,12 @@ describe('decideRetry: outcome x method x replayable x Idempotency-Key', () => {
     ['connect', connect, 'POST', false, false, stop('not-replayable')],
     ['connect', connect, 'POST', false, true, stop('not-replayable')],
     // Anything else is final: no retry reason.
-    ['200', status(200), 'GET', true, false, stop('success')],
-    ['201', status(201), 'POST', false, false, stop('success')],
-    ['404', status(404), 'GET', true, false, stop('success')],
-    ['500', status(500), 'GET', true, false, stop('success')],
-    ['501', status(501), 'GET', true, false, stop('success')],
-    ['200 + Retry-After', status(200, 5_000), 'GET', true, false, stop('success')],
+    ['200', status(200), 'GET', true, false, stop('final')],
+    ['201', status(201), 'POST', false, false, stop('final')],
+    ['404', status(404), 'GET', true, false, stop('final')],
+    ['500', status(500), 'GET', true, false, stop('final')],
+    ['501', status(501), 'GET', true, false, stop('final')],
+    ['200 + Retry-After', status(200, 5_000), 'GET', true, false, stop('final')],
   ])('%s, %s, replayable=%s, Idempotency-Key=%s -> %j', (_label, outcome, method, replayable, idempotencyKey, expected) => {
     expect(decideRetry(outcome, policy, { ...context, method, replayable, idempotencyKey })).toEqual(expected);
   });
@@ -102,7 +102,7 @@ describe('decideRetry: attempts', () => {
     [3, 3, status(503), 'POST', false, stop('exhausted')],
     [3, 3, timeout, 'POST', true, stop('exhausted')],
     // A success is a success whatever the attempt.
-    [3, 3, status(200), 'GET', true, stop('success')],
+    [3, 3, status(200), 'GET', true, stop('final')],
   ])('attempt %d of %d, %j, %s, replayable=%s -> %j', (attempt, attempts, outcome, method, replayable, expected) => {
     expect(decideRetry(outcome, { ...policy, attempts }, { ...context, attempt, method, replayable })).toEqual(expected);
   });
@@ -173,7 +173,7 @@ describe('decideRetry: policy switches', () => {
     [[502, 504], status(504), retry('504', 50)],
     [[502, 504], status(503), stop('not-retryable')],
     [[], status(429, 1_000), stop('not-retryable')],
-    [[], status(200), stop('success')],
+    [[], status(200), stop('final')],
   ])('on %j: %j -> %j', (on, outcome, expected) => {
     expect(decideRetry(outcome, { ...policy, on: new Set(on) }, context)).toEqual(expected);
   });
@@ -186,9 +186,10 @@ describe('decideRetry: policy switches', () => {
     // Without respectRetryAfter the header's value is not used: jitter instead.
     [status(429, 2_000), 'GET', retry('429', 50, true)],
     [status(429, 2_000), 'POST', retry('429', 50, true)],
-    // ... and a 503 is then judged as one without Retry-After: possibly processed, no key pause.
-    [status(503, 2_000), 'GET', retry('503', 50)],
-    [status(503, 2_000), 'POST', stop('unsafe')],
+    // ... but a 503 with Retry-After still says "not processed": safe for any method, and the key
+    // still pauses (for the backoff instead of the header's value).
+    [status(503, 2_000), 'GET', retry('503', 50, true)],
+    [status(503, 2_000), 'POST', retry('503', 50, true)],
     [status(502, 2_000), 'GET', retry('502', 50)],
   ])('respectRetryAfter off: %j, %s -> %j', (outcome, method, expected) => {
     expect(decideRetry(outcome, { ...policy, respectRetryAfter: false }, { ...context, method })).toEqual(expected);
