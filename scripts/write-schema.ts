@@ -1,0 +1,60 @@
+/**
+ * Writes schema/sluice.schema.json, the JSON Schema editors use for sluice.yaml (`npm run schema`).
+ * It is generated from the one zod schema (src/config/schema.ts) and committed; a test fails when the
+ * committed file differs from what this script would write.
+ *
+ * One adjustment is made to the generated schema: sluice substitutes `${VAR}` (and `${VAR:-fallback}`)
+ * in string values *before* it validates, so `url: ${REDIS_URL}` is a valid configuration although
+ * the text `${REDIS_URL}` does not match the URL pattern. Wherever the schema constrains a string
+ * (pattern, format or enum), a string holding such a reference is accepted as well, so editors do
+ * not flag configurations that `sluice --check` accepts.
+ */
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { configJsonSchema } from '../src/config/schema.js';
+
+/** Where the schema is written, relative to the repository root. */
+export const SCHEMA_PATH = 'schema/sluice.schema.json';
+
+/** An environment reference as the loader substitutes it: `${NAME}` or `${NAME:-fallback}`. */
+export const ENV_REFERENCE_PATTERN = '\\$\\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}';
+
+const ENV_REFERENCE_SCHEMA = {
+  type: 'string',
+  pattern: ENV_REFERENCE_PATTERN,
+  description: 'A ${VAR} or ${VAR:-fallback} reference, substituted from the environment before validation.',
+} as const;
+
+type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Returns a copy of `node` in which every constrained string also accepts an environment reference. */
+export function acceptEnvReferences(node: JsonValue, key?: string): JsonValue {
+  if (Array.isArray(node)) return node.map((child) => acceptEnvReferences(child));
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, JsonValue> = {};
+  for (const [name, child] of Object.entries(node)) {
+    // Property names are not values; `default`, `const` and `enum` hold data, not subschemas.
+    out[name] = name === 'propertyNames' || name === 'default' || name === 'const' || name === 'enum' ? child : acceptEnvReferences(child, name);
+  }
+  const constrained = out.type === 'string' && ('pattern' in out || 'format' in out || 'enum' in out);
+  if (!constrained || key === 'propertyNames') return out;
+  // Keep the annotations (description, default) on the outside, where editors show them.
+  const { description, default: fallback, ...constraint } = out;
+  const wrapped: Record<string, JsonValue> = { anyOf: [constraint, { $ref: '#/$defs/envReference' }] };
+  if (description !== undefined) wrapped.description = description;
+  if (fallback !== undefined) wrapped.default = fallback;
+  return wrapped;
+}
+
+/** The exact text of schema/sluice.schema.json. */
+export function schemaFileText(): string {
+  const schema = acceptEnvReferences(configJsonSchema() as JsonValue) as Record<string, JsonValue>;
+  const defs = (schema.$defs ?? {}) as Record<string, JsonValue>;
+  return `${JSON.stringify({ ...schema, $defs: { ...defs, envReference: { ...ENV_REFERENCE_SCHEMA } } }, null, 2)}\n`;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const target = fileURLToPath(new URL(`../${SCHEMA_PATH}`, import.meta.url));
+  await writeFile(target, schemaFileText());
+  process.stdout.write(`wrote ${SCHEMA_PATH}\n`);
+}
