@@ -12,6 +12,8 @@ import { createMetrics } from './metrics/metrics.js';
 import { systemClock, systemTimers, type Clock, type Timers } from './scheduler/ports.js';
 import type { Exchange, ExchangeObserver } from './upstream/exchange.js';
 import { Upstream } from './upstream/upstream.js';
+import type { BucketStore } from './store/bucket-store.js';
+import { MemoryBucketStore } from './store/memory-store.js';
 
 /** Ports and collaborators; every one has a production default. Tests pass their own. */
 export interface AppDeps {
@@ -20,6 +22,8 @@ export interface AppDeps {
   readonly epochNow?: () => number;
   readonly random?: () => number;
   readonly logger?: Logger;
+  /** Where token buckets live; default: this process's memory. */
+  readonly store?: BucketStore;
 }
 
 export interface ListenAddresses {
@@ -60,6 +64,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const timers = deps.timers ?? systemTimers(clock);
   const logger = deps.logger ?? pino({ level: config.log.level, redact: { paths: redactPaths(config), censor: '[redacted]' } });
   const registry = new Registry();
+  const store = deps.store ?? new MemoryBucketStore();
   const upstreams: Upstream[] = [];
   const metrics = createMetrics(registry, () => upstreams.map((u) => ({ name: u.name, snapshot: () => u.scheduler.snapshot() })));
   for (const upstreamConfig of config.upstreams) {
@@ -70,6 +75,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
         epochNow: deps.epochNow ?? Date.now,
         random: deps.random ?? Math.random,
         metrics: metrics.forUpstream(upstreamConfig.name),
+        store,
       }),
     );
   }
@@ -167,6 +173,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
     for (const exchange of active) exchange.shutdown();
     await Promise.all([proxy.close(), admin.close()]);
     await Promise.all(upstreams.map((u) => u.close()));
+    await store.close();
   };
 
   return {

@@ -1,5 +1,5 @@
 import { LinkedList } from '../core/linked-list.js';
-import type { TokenBucket } from '../core/token-bucket.js';
+import type { BucketHandle } from '../store/bucket-store.js';
 import type { Lane } from './lane.js';
 import type { TimerHandle } from './ports.js';
 import type { Ticket } from './ticket.js';
@@ -33,7 +33,8 @@ export class Gate {
   readonly id: string;
   readonly rule: RuleSpec;
   readonly key: string;
-  readonly bucket: TokenBucket | undefined;
+  /** The rule's bucket for this key, held by the store; undefined for a rule without a rate. */
+  readonly bucket: BucketHandle | undefined;
   /** Granted tickets not yet released. */
   inFlight = 0;
   /**
@@ -43,6 +44,8 @@ export class Gate {
    * Almost always empty or one entry: undici writes at once on a warm connection.
    */
   unwritten: Set<Ticket> | undefined;
+  /** Lanes whose tokens a shared store is being asked for; meanwhile the gate serves no other lane. */
+  taking = 0;
   /** Until this instant nothing passes (a 429 with Retry-After paused the key). */
   pausedUntil = Number.NEGATIVE_INFINITY;
   /** Lanes whose head waits for this gate, in the order they started waiting. */
@@ -57,7 +60,7 @@ export class Gate {
   queued = 0;
   lanes = 0;
 
-  constructor(options: { id: string; rule: RuleSpec; key: string; bucket: TokenBucket | undefined }) {
+  constructor(options: { id: string; rule: RuleSpec; key: string; bucket: BucketHandle | undefined }) {
     this.id = options.id;
     this.rule = options.rule;
     this.key = options.key;

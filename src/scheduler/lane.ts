@@ -1,4 +1,5 @@
 import { LinkedList, type ListNode } from '../core/linked-list.js';
+import type { BucketHandle } from '../store/bucket-store.js';
 import type { Gate } from './gate.js';
 import type { TimerHandle } from './ports.js';
 import type { Ticket } from './ticket.js';
@@ -16,6 +17,9 @@ export class Lane implements ListNode<Lane> {
 
   readonly key: string;
   readonly gates: readonly Gate[];
+  /** The gates that have a bucket, and their buckets, in the same order. */
+  readonly bucketGates: readonly Gate[];
+  readonly buckets: readonly BucketHandle[];
   readonly tickets = new LinkedList<Ticket>();
   /**
    * Since when the head has been at the head with its slots available (an event time: arrival, the
@@ -26,11 +30,15 @@ export class Lane implements ListNode<Lane> {
   wakeAt = Number.NEGATIVE_INFINITY;
   /** What the lane waits for while it is in a gate's waiting list. */
   blockedOn: 'time' | 'slot' | undefined;
+  /** A shared store is being asked for the head's tokens (the lane is in no list meanwhile). */
+  taking = false;
   expiryTimer: TimerHandle | undefined;
   expiryAt = Number.POSITIVE_INFINITY;
 
   constructor(key: string, gates: readonly Gate[]) {
     this.key = key;
     this.gates = gates;
+    this.bucketGates = gates.filter((g) => g.bucket !== undefined);
+    this.buckets = this.bucketGates.map((g) => g.bucket as BucketHandle);
   }
 }

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { LinkedList } from '../core/linked-list.js';
-import { TokenBucket } from '../core/token-bucket.js';
+import type { BucketHandle, BucketStore, TakeResult } from '../store/bucket-store.js';
 import { Gate, type RuleSpec } from './gate.js';
 import { Lane } from './lane.js';
 import type { Clock, Timers } from './ports.js';
@@ -12,6 +12,9 @@ import { Ticket, type Refusal, type ReleaseOutcome, type TicketCallbacks, type T
  * about 20 ms, a TLS handshake more.
  */
 const SEND_DELAY_TOLERANCE_MS = 1;
+
+/** Retry-After of a refusal because the shared store cannot be reached. */
+const STORE_RETRY_AFTER_MS = 1000;
 
 export interface SchedulerOptions {
   readonly rules: readonly RuleSpec[];
@@ -27,6 +30,10 @@ export interface SchedulerOptions {
   readonly marginFraction: number;
   readonly clock: Clock;
   readonly timers: Timers;
+  /** Where the buckets live (memory by default, or shared in Redis). */
+  readonly store: BucketStore;
+  /** Prefix of bucket ids in the store (the upstream's name). */
+  readonly name: string;
 }
 
 export interface AcquireRequest extends TicketCallbacks {
@@ -92,11 +99,16 @@ export interface SchedulerSnapshot {
  * one key's backlog never makes another key's request wait behind it. Each gate arms at most one
  * timer, for the instant it can next serve; nothing polls.
  */
+function isTakeResult(value: unknown): value is TakeResult {
+  return typeof value === 'object' && value !== null && 'granted' in value;
+}
+
 export class Scheduler implements TicketOwner {
   readonly #rules: readonly RuleSpec[];
   readonly #options: SchedulerOptions;
   readonly #clock: Clock;
   readonly #timers: Timers;
+  readonly #store: BucketStore;
   /** Gates with refs, plus the permanent gate of every rule without a key. */
   readonly #gates = new Map<string, Gate>();
   /** Idle keyed gates whose state still matters (bucket not full, or paused), until it no longer does. */
@@ -115,6 +127,7 @@ export class Scheduler implements TicketOwner {
     this.#rules = options.rules;
     this.#clock = options.clock;
     this.#timers = options.timers;
+    this.#store = options.store;
     this.#idle = new LRUCache<string, Gate>({ max: Math.max(1, options.maxIdleKeys), ttlResolution: 0, perf: options.clock });
     this.#keyedRules = options.rules.filter((r) => r.keyed).length;
     for (const rule of this.#rules) {
@@ -159,7 +172,9 @@ export class Scheduler implements TicketOwner {
         }
       }
     }
-    const ticket = new Ticket({ owner: this, gates, laneKey, enqueuedAt: now, deadline: request.deadline, callbacks: request });
+    const buckets: BucketHandle[] = [];
+    for (const gate of gates) if (gate.bucket) buckets.push(gate.bucket);
+    const ticket = new Ticket({ owner: this, gates, buckets, laneKey, enqueuedAt: now, deadline: request.deadline, callbacks: request });
     for (const gate of gates) this.#retain(gate);
     if (!lane) {
       lane = new Lane(laneKey, gates);
@@ -264,10 +279,10 @@ export class Scheduler implements TicketOwner {
   sent(ticket: Ticket): void {
     if (ticket.state !== 'granted' || ticket.written) return;
     ticket.written = true;
-    const now = this.#clock.now();
+    if (ticket.buckets.length === 0) return;
+    this.#store.usedAt(ticket.buckets, this.#clock.now(), SEND_DELAY_TOLERANCE_MS);
     for (const gate of ticket.gates) {
       if (!gate.bucket) continue;
-      gate.bucket.usedAt(now, SEND_DELAY_TOLERANCE_MS);
       gate.unwritten?.delete(ticket);
       if (gate.waiting.size > 0) this.#markPending(gate);
     }
@@ -278,10 +293,10 @@ export class Scheduler implements TicketOwner {
     if (ticket.state !== 'granted') return;
     ticket.state = 'released';
     this.#inFlight--;
+    if (outcome === 'dropped' && ticket.buckets.length > 0) this.#store.refund(ticket.buckets);
     for (const gate of ticket.gates) {
       gate.inFlight--;
       if (!ticket.written) gate.unwritten?.delete(ticket);
-      if (outcome === 'dropped') gate.bucket?.refund();
       if (gate.waiting.size > 0) this.#markPending(gate);
     }
     this.#dropRefs(ticket);
@@ -295,9 +310,12 @@ export class Scheduler implements TicketOwner {
    */
   pause(ticket: Ticket, untilMs: number): void {
     const keyed = ticket.gates.filter((g) => g.rule.keyed);
-    for (const gate of keyed.length > 0 ? keyed : ticket.gates) {
+    const paused = keyed.length > 0 ? keyed : ticket.gates;
+    for (const gate of paused) {
       if (untilMs > gate.pausedUntil) gate.pausedUntil = untilMs;
     }
+    const buckets = paused.flatMap((g) => (g.bucket ? [g.bucket] : []));
+    if (buckets.length > 0) this.#store.pause(buckets, this.#clock.now(), untilMs);
   }
 
   // ---- the run loop -------------------------------------------------------------------------
@@ -335,45 +353,77 @@ export class Scheduler implements TicketOwner {
     }
     if (!head) return this.#retireLane(lane);
 
-    let blocker: Gate | undefined;
-    let readyAt = Number.NEGATIVE_INFINITY;
-    for (const gate of lane.gates) {
-      if (gate.pausedUntil > readyAt) {
-        readyAt = gate.pausedUntil;
-        blocker = gate;
+    // What this process knows blocks the head: pauses, slots, releases not yet written, and tokens
+    // a shared store is still being asked for by another lane.
+    let pausedGate: Gate | undefined;
+    for (const gate of lane.gates) if (gate.pausedUntil > now && gate.pausedUntil > (pausedGate?.pausedUntil ?? now)) pausedGate = gate;
+    if (pausedGate) return this.#park(lane, pausedGate, 'time', now, pausedGate.pausedUntil);
+    for (const gate of lane.gates) if (!gate.hasSlot()) return this.#park(lane, gate, 'slot', now);
+    for (const gate of lane.bucketGates) {
+      if (gate.taking > 0) return this.#park(lane, gate, 'slot', now);
+      const holdUntil = gate.writeHoldUntil(now);
+      if (holdUntil > now) {
+        this.#armGate(gate, holdUntil);
+        return this.#park(lane, gate, 'slot', now);
       }
     }
-    if (readyAt <= now) {
-      for (const gate of lane.gates) if (!gate.hasSlot()) return this.#park(lane, gate, 'slot', now);
-      for (const gate of lane.gates) {
-        const holdUntil = gate.writeHoldUntil(now);
-        if (holdUntil > now) {
-          this.#armGate(gate, holdUntil);
-          return this.#park(lane, gate, 'slot', now);
-        }
-      }
-      for (const gate of lane.gates) {
-        const tokenAt = gate.bucket ? gate.bucket.availableAt() : Number.NEGATIVE_INFINITY;
-        if (tokenAt > readyAt) {
-          readyAt = tokenAt;
-          blocker = gate;
-        }
-      }
-    }
-    if (readyAt > now) return this.#park(lane, blocker as Gate, 'time', now, readyAt);
+    if (lane.buckets.length === 0) return this.#grant(lane, head, now, now);
 
-    const at = Math.max(lane.wakeAt, readyAt);
+    const result = this.#store.take(lane.buckets, Math.min(lane.wakeAt, now), now);
+    if (!(result instanceof Promise)) return this.#settleTake(lane, result, now);
+    lane.taking = true;
+    for (const gate of lane.bucketGates) gate.taking++;
+    result.then(
+      (settled) => this.#afterAsyncTake(lane, settled),
+      (err: unknown) => this.#afterAsyncTake(lane, err),
+    );
+  }
+
+  /** A shared store answered: continue with the lane as if it had answered at once. */
+  #afterAsyncTake(lane: Lane, result: unknown): void {
+    lane.taking = false;
+    for (const gate of lane.bucketGates) {
+      gate.taking--;
+      this.#markPending(gate);
+    }
+    const now = this.#clock.now();
+    const head = lane.tickets.first;
+    const granted = isTakeResult(result) && result.granted;
+    if (!head || this.#state === 'closed' || (granted && lane.gates.some((g) => g.pausedUntil > now || !g.hasSlot()))) {
+      // Everyone left, or a pause arrived meanwhile: the tokens go back.
+      if (granted) this.#store.refund(lane.buckets);
+      if (head) this.#run.push(lane);
+      else this.#retireLane(lane);
+    } else if (isTakeResult(result)) {
+      this.#settleTake(lane, result, now);
+    } else {
+      // The store cannot answer and must not be bypassed (`store.onError: deny`); any other
+      // failure of a store is treated the same way rather than let through unlimited.
+      this.#refuse(head, { code: 'SLUICE_STORE_UNAVAILABLE', retryAfterMs: STORE_RETRY_AFTER_MS });
+      if (lane.tickets.size > 0) this.#run.push(lane);
+    }
+    this.#pump();
+  }
+
+  #settleTake(lane: Lane, result: TakeResult, now: number): void {
+    const head = lane.tickets.first as Ticket;
+    if (result.granted) return this.#grant(lane, head, now, result.at);
+    const gate = lane.bucketGates[result.blocker] ?? lane.bucketGates[0];
+    if (gate === undefined) throw new Error('a store refused tokens of a lane without buckets');
+    this.#park(lane, gate, 'time', now, Math.max(result.retryAt, now));
+  }
+
+  /** Gives `head` its slots (its tokens are taken) and calls it back. */
+  #grant(lane: Lane, head: Ticket, now: number, bookedAt: number): void {
     head.grantedAt = now;
     for (const gate of lane.gates) {
       gate.inFlight++;
-      if (!gate.bucket) continue;
-      gate.bucket.take(at);
-      (gate.unwritten ??= new Set()).add(head);
+      if (gate.bucket) (gate.unwritten ??= new Set()).add(head);
     }
     this.#dequeue(head);
     head.state = 'granted';
     this.#inFlight++;
-    lane.wakeAt = at;
+    lane.wakeAt = bookedAt;
     if (lane.tickets.size > 0) this.#run.push(lane);
     head.callbacks.onGrant(head);
   }
@@ -395,7 +445,7 @@ export class Scheduler implements TicketOwner {
   /** Moves the first waiting lane of `gate` to the run queue if the gate can serve it now. */
   #serveGate(gate: Gate): void {
     const lane = gate.waiting.first;
-    if (!lane || !gate.hasSlot()) return; // a release will wake it
+    if (!lane || !gate.hasSlot() || gate.taking > 0) return; // a release, or the store's answer, wakes it
     const now = this.#clock.now();
     const holdUntil = gate.writeHoldUntil(now);
     if (holdUntil > now) return this.#armGate(gate, holdUntil); // or the write wakes it
@@ -469,7 +519,7 @@ export class Scheduler implements TicketOwner {
       gate.queued++;
       if (wasEmpty) gate.lanes++;
     }
-    if (lane.list === undefined) {
+    if (lane.list === undefined && !lane.taking) {
       lane.wakeAt = now;
       this.#run.push(lane);
     } else if (atHead) {
@@ -499,7 +549,7 @@ export class Scheduler implements TicketOwner {
   }
 
   #retireLane(lane: Lane): void {
-    if (lane.tickets.size > 0) return;
+    if (lane.tickets.size > 0 || lane.taking) return;
     (lane.list as LinkedList<Lane> | undefined)?.remove(lane);
     lane.blockedOn = undefined;
     if (lane.expiryTimer !== undefined) {
@@ -539,8 +589,9 @@ export class Scheduler implements TicketOwner {
   }
 
   #newGate(rule: RuleSpec, key: string): Gate {
-    const bucket = rule.ratePerSec === undefined ? undefined : new TokenBucket({ ratePerSec: this.#effectiveRate(rule), burst: rule.burst });
-    return new Gate({ id: this.#gateId(rule, key), rule, key: rule.keyed ? key : '', bucket });
+    const id = this.#gateId(rule, key);
+    const bucket = rule.ratePerSec === undefined ? undefined : this.#store.bucket({ id: `${this.#options.name}:${id}`, ratePerSec: this.#effectiveRate(rule), burst: rule.burst });
+    return new Gate({ id, rule, key: rule.keyed ? key : '', bucket });
   }
 
   #effectiveRate(rule: RuleSpec): number {

@@ -1,4 +1,5 @@
 import type { ListNode } from '../core/linked-list.js';
+import type { BucketHandle } from '../store/bucket-store.js';
 import type { Gate } from './gate.js';
 import type { Lane } from './lane.js';
 
@@ -13,7 +14,7 @@ export type TicketState = 'queued' | 'granted' | 'released' | 'cancelled' | 'ref
 
 /** Why a ticket was refused, with the wait sluice predicts before trying again makes sense. */
 export interface Refusal {
-  readonly code: 'SLUICE_QUEUE_FULL' | 'SLUICE_QUEUE_TIMEOUT' | 'SLUICE_SHUTTING_DOWN';
+  readonly code: 'SLUICE_QUEUE_FULL' | 'SLUICE_QUEUE_TIMEOUT' | 'SLUICE_SHUTTING_DOWN' | 'SLUICE_STORE_UNAVAILABLE';
   readonly retryAfterMs: number;
 }
 
@@ -47,6 +48,8 @@ export class Ticket implements ListNode<Ticket> {
   lane: Lane | undefined;
   grantedAt = Number.NaN;
   readonly gates: readonly Gate[];
+  /** The buckets of `gates`, for the store. */
+  readonly buckets: readonly BucketHandle[];
   readonly laneKey: string;
   readonly enqueuedAt: number;
   /** Clock instant by which the ticket must be granted, or it is refused. */
@@ -54,9 +57,10 @@ export class Ticket implements ListNode<Ticket> {
   readonly callbacks: TicketCallbacks;
   readonly #owner: TicketOwner;
 
-  constructor(options: { owner: TicketOwner; gates: readonly Gate[]; laneKey: string; enqueuedAt: number; deadline: number; callbacks: TicketCallbacks }) {
+  constructor(options: { owner: TicketOwner; gates: readonly Gate[]; buckets: readonly BucketHandle[]; laneKey: string; enqueuedAt: number; deadline: number; callbacks: TicketCallbacks }) {
     this.#owner = options.owner;
     this.gates = options.gates;
+    this.buckets = options.buckets;
     this.laneKey = options.laneKey;
     this.enqueuedAt = options.enqueuedAt;
     this.deadline = options.deadline;

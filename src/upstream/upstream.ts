@@ -6,6 +6,7 @@ import type { UpstreamMetrics } from '../metrics/metrics.js';
 import type { RuleSpec } from '../scheduler/gate.js';
 import type { Clock, Timers } from '../scheduler/ports.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import type { BucketStore } from '../store/bucket-store.js';
 
 /** Ports an upstream needs from the composition root. */
 export interface UpstreamDeps {
@@ -16,6 +17,8 @@ export interface UpstreamDeps {
   /** A random number in [0, 1), for backoff jitter. */
   readonly random: () => number;
   readonly metrics: UpstreamMetrics;
+  /** Where the token buckets live (shared by every upstream of the app). */
+  readonly store: BucketStore;
 }
 
 /** Everything a request to one upstream needs, built once from its configuration. */
@@ -77,6 +80,8 @@ export class Upstream {
       marginFraction: config.pacing.margin,
       clock: deps.clock,
       timers: deps.timers,
+      store: deps.store,
+      name: config.name,
     });
     this.pool = new Pool(this.origin, {
       // sluice's queue must be the only queue: undici gets as many connections as sluice can have

@@ -1,5 +1,6 @@
 import type { RuleSpec } from '../../src/scheduler/gate.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
+import { MemoryBucketStore } from '../../src/store/memory-store.js';
 import { Ticket, type Refusal } from '../../src/scheduler/ticket.js';
 import { ManualClock, ManualTimers } from '../helpers/manual-time.js';
 
@@ -32,6 +33,8 @@ export function harness(ruleInputs: RuleInput[], options: Partial<Omit<Scheduler
     marginFraction: 0,
     clock,
     timers,
+    store: new MemoryBucketStore(),
+    name: 'test',
     ...options,
   });
   const grants: { id: string; at: number; ticket: Ticket }[] = [];
