@@ -121,21 +121,29 @@ export class SluiceProcess {
     });
   }
 
-  /** The client and admin ports from the "sluice is listening" line. */
-  async ports(timeoutMs: number): Promise<{ proxy: number; admin: number }> {
+  /**
+   * The client and admin ports from the "sluice is listening" line, and the pid of the sluice
+   * process itself (not the same as `child.pid` when a wrapper such as npx started it).
+   */
+  async ports(timeoutMs: number): Promise<{ proxy: number; admin: number; pid: number }> {
     const line = await this.waitForLog((log) => log.msg === 'sluice is listening', timeoutMs);
     const portOf = (address: unknown): number => Number(String(address).slice(String(address).lastIndexOf(':') + 1));
-    return { proxy: portOf(line.proxy), admin: portOf(line.admin) };
+    return { proxy: portOf(line.proxy), admin: portOf(line.admin), pid: Number(line.pid) };
   }
 
   /** Sends `signal` and waits at most `timeoutMs` for the exit (then kills it and rejects). */
-  async stop(signal: NodeJS.Signals, timeoutMs: number): Promise<Finished> {
+  stop(signal: NodeJS.Signals, timeoutMs: number): Promise<Finished> {
     this.child.kill(signal);
+    return this.waitForExit(timeoutMs);
+  }
+
+  /** Waits at most `timeoutMs` for the exit (then kills it and rejects). */
+  async waitForExit(timeoutMs: number): Promise<Finished> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         this.child.kill('SIGKILL');
-        reject(new Error(`sluice did not exit within ${timeoutMs} ms of ${signal}\n${this.describe()}`));
+        reject(new Error(`the process did not exit within ${timeoutMs} ms\n${this.describe()}`));
       }, timeoutMs);
     });
     try {
