@@ -4,10 +4,10 @@
  * committed file differs from what this script would write.
  *
  * One adjustment is made to the generated schema: sluice substitutes `${VAR}` (and `${VAR:-fallback}`)
- * in string values *before* it validates, so `url: ${REDIS_URL}` is a valid configuration although
- * the text `${REDIS_URL}` does not match the URL pattern. Wherever the schema constrains a string
- * (pattern, format or enum), a string holding such a reference is accepted as well, so editors do
- * not flag configurations that `sluice --check` accepts.
+ * *before* it validates, so `url: ${REDIS_URL}` and `port: ${PORT}` are valid configurations although
+ * the text `${REDIS_URL}` does not match the URL pattern and `${PORT}` is not a number. Wherever such
+ * a value could stand, a string holding a reference is accepted as well, so editors do not flag
+ * configurations that `sluice --check` accepts.
  */
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -27,17 +27,24 @@ const ENV_REFERENCE_SCHEMA = {
 
 type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
-/** Returns a copy of `node` in which every constrained string also accepts an environment reference. */
-export function acceptEnvReferences(node: JsonValue, key?: string): JsonValue {
-  if (Array.isArray(node)) return node.map((child) => acceptEnvReferences(child));
+/**
+ * Returns a copy of `node` in which every value the loader could have substituted also accepts an
+ * environment reference: constrained strings (pattern, format, enum) and, since an unquoted
+ * `${PORT}` takes the type YAML gives its value, numbers, integers and booleans. A branch of a
+ * union is left alone unless it is a constrained string (the union gets the alternative once).
+ */
+export function acceptEnvReferences(node: JsonValue, inUnion = false): JsonValue {
+  if (Array.isArray(node)) return node.map((child) => acceptEnvReferences(child, inUnion));
   if (node === null || typeof node !== 'object') return node;
   const out: Record<string, JsonValue> = {};
   for (const [name, child] of Object.entries(node)) {
     // Property names are not values; `default`, `const` and `enum` hold data, not subschemas.
-    out[name] = name === 'propertyNames' || name === 'default' || name === 'const' || name === 'enum' ? child : acceptEnvReferences(child, name);
+    if (name === 'propertyNames' || name === 'default' || name === 'const' || name === 'enum') out[name] = child;
+    else out[name] = acceptEnvReferences(child, name === 'anyOf' || name === 'oneOf');
   }
-  const constrained = out.type === 'string' && ('pattern' in out || 'format' in out || 'enum' in out);
-  if (!constrained || key === 'propertyNames') return out;
+  const constrainedString = out.type === 'string' && ('pattern' in out || 'format' in out || 'enum' in out);
+  const scalar = (out.type === 'number' || out.type === 'integer' || out.type === 'boolean') && !('const' in out);
+  if (!constrainedString && !(scalar && !inUnion)) return out;
   // Keep the annotations (description, default) on the outside, where editors show them.
   const { description, default: fallback, ...constraint } = out;
   const wrapped: Record<string, JsonValue> = { anyOf: [constraint, { $ref: '#/$defs/envReference' }] };

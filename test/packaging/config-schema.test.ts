@@ -90,13 +90,26 @@ describe('schema/sluice.schema.json', () => {
     expect(schemaErrors(validate, { store: { type: 'redis', url: 'http://redis' }, upstreams: [upstream] }).join('\n')).toContain('/store');
   });
 
-  it('accepts ${VAR} references where a pattern applies, since they are substituted before validation', () => {
-    const config = {
-      store: { type: 'redis', url: '${REDIS_URL}' },
-      upstreams: [{ name: 'api', prefix: '/', target: '${API_URL}', timeout: '${TIMEOUT:-10s}', limits: [{ rate: '20/s' }] }],
-    };
-    expect(schemaErrors(validate, config)).toEqual([]);
-    expect(() => parseConfig(JSON.stringify(config), { env: { REDIS_URL: 'redis://r:6379', API_URL: 'https://api.example.com' } })).not.toThrow();
+  it('accepts ${VAR} references wherever the loader substitutes them before validating', () => {
+    const yaml = [
+      'listen:',
+      '  port: ${PORT}',
+      'store: { type: redis, url: "${REDIS_URL}", onError: "${REDIS_ON_ERROR:-local}" }',
+      'upstreams:',
+      '  - name: api',
+      '    prefix: /',
+      '    target: "${API_URL}"',
+      '    timeout: "${TIMEOUT:-10s}"',
+      '    limits:',
+      '      - rate: 20/s',
+      '        burst: ${BURST}',
+    ].join('\n');
+    expect(schemaErrors(validate, parse(yaml))).toEqual([]);
+    const config = parseConfig(yaml, { env: { PORT: '8081', REDIS_URL: 'redis://r:6379', API_URL: 'https://api.example.com', BURST: '3' } });
+    expect(config.listen.port).toBe(8081);
+    expect(config.upstreams[0]?.limits[0]?.burst).toBe(3);
+    // Text that is not a reference is still checked.
+    expect(schemaErrors(validate, parse(yaml.replace('${PORT}', 'eighty')))).not.toEqual([]);
   });
 });
 
