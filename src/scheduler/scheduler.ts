@@ -99,20 +99,23 @@ export interface SchedulerSnapshot {
  * one key's backlog never makes another key's request wait behind it. Each gate arms at most one
  * timer, for the instant it can next serve; nothing polls.
  */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 function isTakeResult(value: unknown): value is TakeResult {
   return typeof value === 'object' && value !== null && 'granted' in value;
 }
 
 export class Scheduler implements TicketOwner {
-  readonly #rules: readonly RuleSpec[];
-  readonly #options: SchedulerOptions;
+  /** The scheduler's own copies of the rules: gates point at them, `reconfigure` updates them. */
+  readonly #rules: Writable<RuleSpec>[];
+  #options: SchedulerOptions;
   readonly #clock: Clock;
   readonly #timers: Timers;
   readonly #store: BucketStore;
   /** Gates with refs, plus the permanent gate of every rule without a key. */
   readonly #gates = new Map<string, Gate>();
   /** Idle keyed gates whose state still matters (bucket not full, or paused), until it no longer does. */
-  readonly #idle: LRUCache<string, Gate>;
+  #idle: LRUCache<string, Gate>;
   readonly #lanes = new Map<string, Lane>();
   readonly #run = new LinkedList<Lane>();
   #pendingGates: Gate[] = [];
@@ -124,7 +127,7 @@ export class Scheduler implements TicketOwner {
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
-    this.#rules = options.rules;
+    this.#rules = options.rules.map((rule) => ({ ...rule }));
     this.#clock = options.clock;
     this.#timers = options.timers;
     this.#store = options.store;
@@ -190,6 +193,41 @@ export class Scheduler implements TicketOwner {
     const now = this.#clock.now();
     const gates = this.#rules.map((rule) => this.#findGate(rule, keys[rule.index] ?? ''));
     return this.#predictWaitMs(gates, this.#lanes.get(this.#laneKey(keys))?.tickets.size ?? 0, now);
+  }
+
+  /**
+   * Applies new limits in place when the rules keep their shape (as many rules, each with or without
+   * a key and a rate as before): buckets keep their tokens and pauses, queues are kept, a changed
+   * rate or burst applies from the next release, a larger concurrency releases waiters at once.
+   * Returns false, changing nothing, when the shape differs (the caller builds a new scheduler).
+   */
+  reconfigure(options: Omit<SchedulerOptions, 'clock' | 'timers' | 'store' | 'name'>): boolean {
+    const rules = options.rules;
+    const sameShape =
+      rules.length === this.#rules.length &&
+      rules.every((rule, i) => {
+        const current = this.#rules[i] as RuleSpec;
+        return rule.keyed === current.keyed && (rule.ratePerSec === undefined) === (current.ratePerSec === undefined);
+      });
+    if (!sameShape) return false;
+    const now = this.#clock.now();
+    this.#options = { ...this.#options, ...options, rules: this.#options.rules };
+    if (options.maxIdleKeys !== this.#idle.max) {
+      const idle = new LRUCache<string, Gate>({ max: Math.max(1, options.maxIdleKeys), ttlResolution: 0, perf: this.#clock });
+      for (const [id, gate] of [...this.#idle.entries()].reverse()) idle.set(id, gate, { ttl: Math.max(1, this.#idle.getRemainingTTL(id)) });
+      this.#idle = idle;
+    }
+    rules.forEach((rule, i) => Object.assign(this.#rules[i] as Writable<RuleSpec>, { ratePerSec: rule.ratePerSec, burst: rule.burst, concurrency: rule.concurrency }));
+    for (const gate of [...this.#gates.values(), ...this.#idle.values()]) {
+      if (gate.bucket && gate.rule.ratePerSec !== undefined) {
+        gate.bucket.setRate(now, this.#effectiveRate(gate.rule));
+        gate.bucket.setBurst(now, gate.rule.burst);
+      }
+      // A waiting lane may pass now (more slots, an earlier token): let its gate look again.
+      if (gate.waiting.size > 0) this.#markPending(gate);
+    }
+    this.#pump();
+    return true;
   }
 
   /** Stop admitting new requests; queued ones and retries keep being released at the allowed rate. */

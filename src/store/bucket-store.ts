@@ -28,8 +28,10 @@ export interface BucketHandle {
   readonly intervalMs: number;
   /** The instant from which the bucket holds nothing worth remembering locally. */
   fullAt(): number;
-  /** Changes the rate from `now` on (hot reload, learned limits). */
+  /** Changes the rate from `now` on (hot reload, learned limits), keeping the tokens held. */
   setRate(now: number, ratePerSec: number): void;
+  /** Changes the burst from `now` on, keeping the tokens held (capped at the new burst). */
+  setBurst(now: number, burst: number): void;
 }
 
 export type TakeResult =

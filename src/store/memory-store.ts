@@ -31,6 +31,10 @@ export class MemoryBucket implements BucketHandle {
   setRate(now: number, ratePerSec: number): void {
     this.bucket.setRate(now, ratePerSec);
   }
+
+  setBurst(now: number, burst: number): void {
+    this.bucket.setBurst(now, burst);
+  }
 }
 
 /** The default store: every bucket in this process's memory, answered synchronously. */
