@@ -13,7 +13,7 @@ import { systemClock, systemTimers, type Clock, type Timers } from './scheduler/
 import type { Exchange, ExchangeObserver } from './upstream/exchange.js';
 import { Upstream } from './upstream/upstream.js';
 import type { BucketStore } from './store/bucket-store.js';
-import { MemoryBucketStore } from './store/memory-store.js';
+import { createStore, storeReady } from './store/create-store.js';
 
 /** Ports and collaborators; every one has a production default. Tests pass their own. */
 export interface AppDeps {
@@ -22,7 +22,7 @@ export interface AppDeps {
   readonly epochNow?: () => number;
   readonly random?: () => number;
   readonly logger?: Logger;
-  /** Where token buckets live; default: this process's memory. */
+  /** Where token buckets live; default: the configured store (`store:`, memory unless redis). */
   readonly store?: BucketStore;
 }
 
@@ -64,9 +64,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const timers = deps.timers ?? systemTimers(clock);
   const logger = deps.logger ?? pino({ level: config.log.level, redact: { paths: redactPaths(config), censor: '[redacted]' } });
   const registry = new Registry();
-  const store = deps.store ?? new MemoryBucketStore();
   const upstreams: Upstream[] = [];
   const metrics = createMetrics(registry, () => upstreams.map((u) => ({ name: u.name, snapshot: () => u.scheduler.snapshot() })));
+  const store = deps.store ?? (await createStore(config.store, { clock, metrics: metrics.store, logger }));
   for (const upstreamConfig of config.upstreams) {
     upstreams.push(
       new Upstream(upstreamConfig, {
@@ -146,7 +146,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const admin: FastifyInstance = Fastify({ loggerInstance: fastifyLogger, logController: new LogController({ disableRequestLogging: true }) });
   adminPlugin(admin, {
     registry,
-    ready: () => (state === 'running' ? { ready: true } : { ready: false, reason: state === 'draining' ? 'draining' : 'closed' }),
+    ready: () => {
+      if (state !== 'running') return { ready: false, reason: state === 'draining' ? 'draining' : 'closed' };
+      // A Redis store with onError: deny refuses every request while Redis fails.
+      return storeReady(config.store, store) ? { ready: true } : { ready: false, reason: 'store unavailable' };
+    },
     state: () => ({
       state,
       upstreams: upstreams.map((u) => {

@@ -90,9 +90,14 @@ const adminSchema = z
 
 const memoryStoreSchema = z.strictObject({ type: z.literal('memory') });
 
+const redisUrl = z.string().regex(/^(rediss?|redis\+sentinel):\/\//, 'expected a redis:// or rediss:// URL');
+
 const redisStoreSchema = z.strictObject({
   type: z.literal('redis'),
-  url: z.string().regex(/^(rediss?|redis\+sentinel):\/\//, 'expected a redis:// or rediss:// URL'),
+  /** One Redis (`redis://`, `rediss://`), or Sentinel: `redis+sentinel://host:26379,host2:26379/mymaster`. */
+  url: redisUrl.optional(),
+  /** Redis Cluster: seed nodes (`redis://host:6379`), instead of `url`. */
+  cluster: z.array(redisUrl).min(1).optional(),
   /** What to do while Redis is unreachable: `local` keeps serving with a local bucket, `deny` refuses with 503. */
   onError: z.enum(['local', 'deny']).default('local'),
   /** Replicas sharing the limits; with `onError: local` each uses rate / replicasHint. */
@@ -101,6 +106,9 @@ const redisStoreSchema = z.strictObject({
   timeout: duration.prefault('250ms'),
   /** Prefix of every Redis key sluice writes. */
   keyPrefix: z.string().default('sluice:'),
+}).refine((store) => (store.url === undefined) !== (store.cluster === undefined), {
+  message: 'a redis store needs either url or cluster (not both)',
+  path: ['url'],
 });
 
 const limitSchema = z

@@ -24,6 +24,7 @@ export interface UpstreamGaugeSource {
 }
 
 const QUEUE_WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5];
 const UPSTREAM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export function createMetrics(registry: Registry, sources: () => Iterable<UpstreamGaugeSource>) {
@@ -65,6 +66,24 @@ export function createMetrics(registry: Registry, sources: () => Iterable<Upstre
     help: 'Time from sending an attempt to receiving its response headers.',
     labelNames: ['upstream'] as const,
     buckets: UPSTREAM_BUCKETS,
+    registers: [registry],
+  });
+
+  const storeErrors = new Counter({
+    name: 'sluice_store_errors_total',
+    help: 'Calls to the shared bucket store that failed or timed out, by store and operation (take, refund, used_at, pause, probe, connection).',
+    labelNames: ['store', 'operation'] as const,
+    registers: [registry],
+  });
+  const storeFallback = new Gauge({
+    name: 'sluice_store_fallback',
+    help: '1 while the shared store fails and requests are limited by local buckets at rate / replicasHint (store.onError: local), else 0.',
+    registers: [registry],
+  });
+  const storeTakeDuration = new Histogram({
+    name: 'sluice_store_take_duration_seconds',
+    help: 'Round trip of taking tokens from the shared store (Redis), answered takes only.',
+    buckets: STORE_BUCKETS,
     registers: [registry],
   });
 
@@ -114,6 +133,12 @@ export function createMetrics(registry: Registry, sources: () => Iterable<Upstre
   });
 
   return {
+    /** The bucket store's metrics (src/store/create-store.ts). */
+    store: {
+      errors: (store: string, operation: string) => storeErrors.labels(store, operation),
+      fallback: storeFallback,
+      takeDuration: storeTakeDuration,
+    },
     /** Handles bound to one upstream's label, so the request path does no label lookups. */
     forUpstream(upstream: string) {
       const outcome = (name: RequestOutcome) => requests.labels(upstream, name);
