@@ -9,14 +9,16 @@
 # Base: Node 24 (an LTS line). The project's CI runs the whole test suite on Node 24 as well as on
 # the minimum supported Node 20, so 24 is the newest line sluice is verified on; Node 22 is older
 # and leaves support first. Move to a newer LTS by changing NODE_VERSION once CI runs on it.
-# "-slim" (Debian, glibc) rather than alpine (musl): the same libc the tests run on, and only
-# ~40 MB more.
+# "-slim" (Debian, glibc) rather than alpine (musl): the same libc the tests run on, for some tens
+# of MB more.
 #
-# Expected size: about 270 MB uncompressed (roughly 95 MB compressed when pulled), of which sluice
-# itself is under 40 MB. Estimated, not measured (no Docker engine where this was written):
-#   node:24-slim base ~230 MB uncompressed (~75 MB compressed), as published for linux/amd64
-#   + production node_modules 35 MB (`du -sh` after `npm ci --omit=dev --ignore-scripts`)
-#   + dist/ 0.6 MB (`du -sh dist`)
+# Expected size: about 255 MB uncompressed, give or take 20 MB (roughly 85 MB compressed when
+# pulled), of which sluice itself is about 25 MB. Estimated, not measured (no Docker engine where
+# this was written):
+#   node:24-slim base, about 230 MB uncompressed (about 75 MB compressed) for linux/amd64
+#   + production node_modules 24 MB (apparent size after `npm ci --omit=dev --ignore-scripts`,
+#     which is what a layer stores; `du -sh` counts disk blocks and shows more)
+#   + dist/ 0.3 MB
 # test/packaging/image-entrypoint.test.ts reproduces the runtime stage in a clean directory and
 # prints the last two numbers.
 
