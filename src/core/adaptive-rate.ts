@@ -121,6 +121,11 @@ export class AdaptiveRate {
     return this.#ceilingHint;
   }
 
+  /** Whether the upstream has throttled at all yet. */
+  get throttled(): boolean {
+    return this.#ceilingHint !== Number.POSITIVE_INFINITY;
+  }
+
   /** Requests per second the upstream accepted over the last window (sliding estimate). */
   acceptedPerSec(now: number): number {
     return this.#accepted.ratePerSec(now);

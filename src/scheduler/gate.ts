@@ -1,6 +1,7 @@
 import { LinkedList } from '../core/linked-list.js';
 import type { BucketHandle } from '../store/bucket-store.js';
 import type { Lane } from './lane.js';
+import { UNBOUNDED_RATE_PER_SEC, type AdaptiveSpec, type GateRate } from './gate-rate.js';
 import type { TimerHandle } from './ports.js';
 import type { Ticket } from './ticket.js';
 
@@ -15,6 +16,13 @@ export interface RuleSpec {
   readonly burst: number;
   /** Requests in flight per key, across attempts; undefined for no cap. */
   readonly concurrency: number | undefined;
+  /** The rate adapts to the upstream's 429s (`limits[].adaptive`). */
+  readonly adaptive?: AdaptiveSpec | undefined;
+  /**
+   * The upstream's quota headers pace this rule's gates (one rule per upstream). Before anything
+   * is known, a rule without a configured rate lets one request through at a time.
+   */
+  readonly learns?: boolean | undefined;
 }
 
 /**
@@ -35,6 +43,10 @@ export class Gate {
   readonly key: string;
   /** The rule's bucket for this key, held by the store; undefined for a rule without a rate. */
   readonly bucket: BucketHandle | undefined;
+  /** What the bucket's rate is made of (configured, adaptive, learned); with the bucket. */
+  rate: GateRate | undefined;
+  /** The rate last given to the bucket. */
+  appliedRatePerSec = Number.NaN;
   /** Granted tickets not yet released. */
   inFlight = 0;
   /**
@@ -60,16 +72,23 @@ export class Gate {
   queued = 0;
   lanes = 0;
 
-  constructor(options: { id: string; rule: RuleSpec; key: string; bucket: BucketHandle | undefined }) {
+  constructor(options: { id: string; rule: RuleSpec; key: string; bucket: BucketHandle | undefined; rate: GateRate | undefined }) {
     this.id = options.id;
     this.rule = options.rule;
     this.key = options.key;
     this.bucket = options.bucket;
+    this.rate = options.rate;
   }
 
-  /** Whether a slot is free. */
+  /** Whether a slot is free. A rule still learning its unknown rate allows one request in flight. */
   hasSlot(): boolean {
-    return this.rule.concurrency === undefined || this.inFlight < this.rule.concurrency;
+    const cap = this.rule.concurrency ?? (this.rate !== undefined && !this.rate.known ? 1 : undefined);
+    return cap === undefined || this.inFlight < cap;
+  }
+
+  /** Whether the bucket binds at all (a learning rule's bucket does not until it has learned). */
+  paced(): boolean {
+    return this.rate !== undefined && this.rate.ratePerSec < UNBOUNDED_RATE_PER_SEC;
   }
 
   /**

@@ -1,7 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import { LinkedList } from '../core/linked-list.js';
 import type { BucketHandle, BucketStore, TakeResult } from '../store/bucket-store.js';
+import { paceFromQuota } from '../core/quota-pacing.js';
+import type { QuotaInfo } from '../core/ratelimit-headers.js';
 import { Gate, type RuleSpec } from './gate.js';
+import { GateRate, UNBOUNDED_RATE_PER_SEC } from './gate-rate.js';
 import { Lane } from './lane.js';
 import type { Clock, Timers } from './ports.js';
 import { Ticket, type Refusal, type ReleaseOutcome, type TicketCallbacks, type TicketOwner } from './ticket.js';
@@ -12,6 +15,9 @@ import { Ticket, type Refusal, type ReleaseOutcome, type TicketCallbacks, type T
  * about 20 ms, a TLS handshake more.
  */
 const SEND_DELAY_TOLERANCE_MS = 1;
+
+/** The longest pause believed from quota headers when the upstream sets none (`pacing.maxPause`). */
+const DEFAULT_MAX_LEARNED_PAUSE_MS = 600_000;
 
 /** Retry-After of a refusal because the shared store cannot be reached. */
 const STORE_RETRY_AFTER_MS = 1000;
@@ -34,6 +40,8 @@ export interface SchedulerOptions {
   readonly store: BucketStore;
   /** Prefix of bucket ids in the store (the upstream's name). */
   readonly name: string;
+  /** The longest pause or pacing period believed from quota headers (`pacing.maxPause`). */
+  readonly maxLearnedPauseMs?: number;
 }
 
 export interface AcquireRequest extends TicketCallbacks {
@@ -175,9 +183,7 @@ export class Scheduler implements TicketOwner {
         }
       }
     }
-    const buckets: BucketHandle[] = [];
-    for (const gate of gates) if (gate.bucket) buckets.push(gate.bucket);
-    const ticket = new Ticket({ owner: this, gates, buckets, laneKey, enqueuedAt: now, deadline: request.deadline, callbacks: request });
+    const ticket = new Ticket({ owner: this, gates, laneKey, enqueuedAt: now, deadline: request.deadline, callbacks: request });
     for (const gate of gates) this.#retain(gate);
     if (!lane) {
       lane = new Lane(laneKey, gates);
@@ -207,7 +213,8 @@ export class Scheduler implements TicketOwner {
       rules.length === this.#rules.length &&
       rules.every((rule, i) => {
         const current = this.#rules[i] as RuleSpec;
-        return rule.keyed === current.keyed && (rule.ratePerSec === undefined) === (current.ratePerSec === undefined);
+        const hasBucket = (r: RuleSpec): boolean => r.ratePerSec !== undefined || r.learns === true || r.adaptive !== undefined;
+        return rule.keyed === current.keyed && hasBucket(rule) === hasBucket(current);
       });
     if (!sameShape) return false;
     const now = this.#clock.now();
@@ -217,11 +224,13 @@ export class Scheduler implements TicketOwner {
       for (const [id, gate] of [...this.#idle.entries()].reverse()) idle.set(id, gate, { ttl: Math.max(1, this.#idle.getRemainingTTL(id)) });
       this.#idle = idle;
     }
-    rules.forEach((rule, i) => Object.assign(this.#rules[i] as Writable<RuleSpec>, { ratePerSec: rule.ratePerSec, burst: rule.burst, concurrency: rule.concurrency }));
+    rules.forEach((rule, i) => Object.assign(this.#rules[i] as Writable<RuleSpec>, { ratePerSec: rule.ratePerSec, burst: rule.burst, concurrency: rule.concurrency, adaptive: rule.adaptive, learns: rule.learns }));
     for (const gate of [...this.#gates.values(), ...this.#idle.values()]) {
-      if (gate.bucket && gate.rule.ratePerSec !== undefined) {
-        gate.bucket.setRate(now, this.#effectiveRate(gate.rule));
+      if (gate.bucket) {
+        // Learning and adapting restart from the new configuration.
+        gate.rate = this.#gateRate(gate.rule);
         gate.bucket.setBurst(now, gate.rule.burst);
+        this.#applyRate(gate, now);
       }
       // A waiting lane may pass now (more slots, an earlier token): let its gate look again.
       if (gate.waiting.size > 0) this.#markPending(gate);
@@ -265,7 +274,7 @@ export class Scheduler implements TicketOwner {
         index: rule.index,
         keyed: rule.keyed,
         configuredRatePerSec: rule.ratePerSec,
-        effectiveRatePerSec: rule.ratePerSec === undefined ? undefined : this.#effectiveRate(rule),
+        effectiveRatePerSec: this.#currentRate(rule),
         burst: rule.burst,
         concurrency: rule.concurrency,
         keys: rule.keyed ? (keysPerRule.get(rule.index) ?? 0) : 1,
@@ -317,8 +326,8 @@ export class Scheduler implements TicketOwner {
   sent(ticket: Ticket): void {
     if (ticket.state !== 'granted' || ticket.written) return;
     ticket.written = true;
-    if (ticket.buckets.length === 0) return;
-    this.#store.usedAt(ticket.buckets, this.#clock.now(), SEND_DELAY_TOLERANCE_MS);
+    if (ticket.taken.length === 0) return;
+    this.#store.usedAt(ticket.taken, this.#clock.now(), SEND_DELAY_TOLERANCE_MS);
     for (const gate of ticket.gates) {
       if (!gate.bucket) continue;
       gate.unwritten?.delete(ticket);
@@ -331,8 +340,15 @@ export class Scheduler implements TicketOwner {
     if (ticket.state !== 'granted') return;
     ticket.state = 'released';
     this.#inFlight--;
-    if (outcome === 'dropped' && ticket.buckets.length > 0) this.#store.refund(ticket.buckets);
+    if (outcome === 'dropped' && ticket.taken.length > 0) this.#store.refund(ticket.taken);
+    const now = this.#clock.now();
     for (const gate of ticket.gates) {
+      const adaptive = gate.rate?.adaptive;
+      if (adaptive && (outcome === 'throttled' || outcome === 'ok')) {
+        if (outcome === 'throttled') adaptive.onThrottle(now);
+        else adaptive.onSuccess(now);
+        this.#applyRate(gate, now);
+      }
       gate.inFlight--;
       if (!ticket.written) gate.unwritten?.delete(ticket);
       if (gate.waiting.size > 0) this.#markPending(gate);
@@ -354,6 +370,36 @@ export class Scheduler implements TicketOwner {
     }
     const buckets = paused.flatMap((g) => (g.bucket ? [g.bucket] : []));
     if (buckets.length > 0) this.#store.pause(buckets, this.#clock.now(), untilMs);
+  }
+
+  learn(ticket: Ticket, quota: QuotaInfo): void {
+    if (ticket.state !== 'granted') return;
+    const now = this.#clock.now();
+    for (const gate of ticket.gates) {
+      if (!gate.rule.learns || !gate.rate) continue;
+      const pacing = paceFromQuota(quota, { othersInFlight: gate.inFlight - 1, maxMs: this.#options.maxLearnedPauseMs ?? DEFAULT_MAX_LEARNED_PAUSE_MS });
+      if (pacing === undefined) continue;
+      if (pacing.kind === 'pause') {
+        const until = now + pacing.forMs;
+        if (until > gate.pausedUntil) gate.pausedUntil = until;
+        if (gate.bucket) this.#store.pause([gate.bucket], now, until);
+      } else {
+        gate.rate.learn(pacing.ratePerSec);
+        this.#applyRate(gate, now);
+      }
+      if (gate.waiting.size > 0) this.#markPending(gate);
+    }
+  }
+
+  /** Moves a gate's bucket to the rate its GateRate now says. */
+  #applyRate(gate: Gate, now: number): void {
+    if (!gate.bucket || !gate.rate) return;
+    const rate = gate.rate.ratePerSec;
+    if (rate !== gate.appliedRatePerSec) {
+      gate.bucket.setRate(now, rate);
+      gate.appliedRatePerSec = rate;
+      if (gate.waiting.size > 0) this.#markPending(gate);
+    }
   }
 
   // ---- the run loop -------------------------------------------------------------------------
@@ -405,20 +451,29 @@ export class Scheduler implements TicketOwner {
         return this.#park(lane, gate, 'slot', now);
       }
     }
-    if (lane.buckets.length === 0) return this.#grant(lane, head, now, now);
+    // Only buckets that bind are asked (a rule still learning its rate has none that does).
+    let gates = lane.bucketGates;
+    for (const gate of gates) {
+      if (!gate.paced()) {
+        gates = gates.filter((g) => g.paced());
+        break;
+      }
+    }
+    if (gates.length === 0) return this.#grant(lane, head, now, now);
+    const buckets = gates === lane.bucketGates ? lane.buckets : gates.map((g) => g.bucket as BucketHandle);
 
-    const result = this.#store.take(lane.buckets, Math.min(lane.wakeAt, now), now);
-    if (!(result instanceof Promise)) return this.#settleTake(lane, result, now);
+    const result = this.#store.take(buckets, Math.min(lane.wakeAt, now), now);
+    if (!(result instanceof Promise)) return this.#settleTake(lane, gates, buckets, result, now);
     lane.taking = true;
     for (const gate of lane.bucketGates) gate.taking++;
     result.then(
-      (settled) => this.#afterAsyncTake(lane, settled),
-      (err: unknown) => this.#afterAsyncTake(lane, err),
+      (settled) => this.#afterAsyncTake(lane, gates, buckets, settled),
+      (err: unknown) => this.#afterAsyncTake(lane, gates, buckets, err),
     );
   }
 
   /** A shared store answered: continue with the lane as if it had answered at once. */
-  #afterAsyncTake(lane: Lane, result: unknown): void {
+  #afterAsyncTake(lane: Lane, gates: readonly Gate[], buckets: readonly BucketHandle[], result: unknown): void {
     lane.taking = false;
     for (const gate of lane.bucketGates) {
       gate.taking--;
@@ -429,11 +484,11 @@ export class Scheduler implements TicketOwner {
     const granted = isTakeResult(result) && result.granted;
     if (!head || this.#state === 'closed' || (granted && lane.gates.some((g) => g.pausedUntil > now || !g.hasSlot()))) {
       // Everyone left, or a pause arrived meanwhile: the tokens go back.
-      if (granted) this.#store.refund(lane.buckets);
+      if (granted) this.#store.refund(buckets);
       if (head) this.#run.push(lane);
       else this.#retireLane(lane);
     } else if (isTakeResult(result)) {
-      this.#settleTake(lane, result, now);
+      this.#settleTake(lane, gates, buckets, result, now);
     } else {
       // The store cannot answer and must not be bypassed (`store.onError: deny`); any other
       // failure of a store is treated the same way rather than let through unlimited.
@@ -443,20 +498,21 @@ export class Scheduler implements TicketOwner {
     this.#pump();
   }
 
-  #settleTake(lane: Lane, result: TakeResult, now: number): void {
+  #settleTake(lane: Lane, gates: readonly Gate[], buckets: readonly BucketHandle[], result: TakeResult, now: number): void {
     const head = lane.tickets.first as Ticket;
-    if (result.granted) return this.#grant(lane, head, now, result.at);
-    const gate = lane.bucketGates[result.blocker] ?? lane.bucketGates[0];
+    if (result.granted) return this.#grant(lane, head, now, result.at, buckets);
+    const gate = gates[result.blocker] ?? gates[0];
     if (gate === undefined) throw new Error('a store refused tokens of a lane without buckets');
     this.#park(lane, gate, 'time', now, Math.max(result.retryAt, now));
   }
 
   /** Gives `head` its slots (its tokens are taken) and calls it back. */
-  #grant(lane: Lane, head: Ticket, now: number, bookedAt: number): void {
+  #grant(lane: Lane, head: Ticket, now: number, bookedAt: number, taken: readonly BucketHandle[] = []): void {
     head.grantedAt = now;
+    head.taken = taken;
     for (const gate of lane.gates) {
       gate.inFlight++;
-      if (gate.bucket) (gate.unwritten ??= new Set()).add(head);
+      if (gate.paced()) (gate.unwritten ??= new Set()).add(head);
     }
     this.#dequeue(head);
     head.state = 'granted';
@@ -628,8 +684,17 @@ export class Scheduler implements TicketOwner {
 
   #newGate(rule: RuleSpec, key: string): Gate {
     const id = this.#gateId(rule, key);
-    const bucket = rule.ratePerSec === undefined ? undefined : this.#store.bucket({ id: `${this.#options.name}:${id}`, ratePerSec: this.#effectiveRate(rule), burst: rule.burst });
-    return new Gate({ id, rule, key: rule.keyed ? key : '', bucket });
+    if (rule.ratePerSec === undefined && !rule.learns && !rule.adaptive) return new Gate({ id, rule, key: rule.keyed ? key : '', bucket: undefined, rate: undefined });
+    const rate = this.#gateRate(rule);
+    const bucket = this.#store.bucket({ id: `${this.#options.name}:${id}`, ratePerSec: rate.ratePerSec, burst: rule.burst });
+    const gate = new Gate({ id, rule, key: rule.keyed ? key : '', bucket, rate });
+    gate.appliedRatePerSec = rate.ratePerSec;
+    return gate;
+  }
+
+  #gateRate(rule: RuleSpec): GateRate {
+    const ceilingPerSec = rule.ratePerSec === undefined ? UNBOUNDED_RATE_PER_SEC : this.#effectiveRate(rule);
+    return new GateRate({ ceilingPerSec, marginFraction: this.#options.marginFraction, adaptive: rule.adaptive, now: this.#clock.now() });
   }
 
   #effectiveRate(rule: RuleSpec): number {
@@ -638,6 +703,22 @@ export class Scheduler implements TicketOwner {
 
   #gateId(rule: RuleSpec, key: string): string {
     return rule.keyed ? `${rule.index}:${key}` : String(rule.index);
+  }
+
+  /**
+   * The rate a rule releases at now: its gate's for a rule without a key; for a keyed rule, the
+   * slowest key in memory (or the configured rate when no key is). Undefined when nothing binds.
+   */
+  #currentRate(rule: RuleSpec): number | undefined {
+    let slowest: number | undefined;
+    const consider = (gate: Gate): void => {
+      if (gate.rule !== rule || !gate.rate) return;
+      const rate = gate.rate.ratePerSec;
+      if (rate < UNBOUNDED_RATE_PER_SEC && (slowest === undefined || rate < slowest)) slowest = rate;
+    };
+    for (const gate of this.#gates.values()) consider(gate);
+    if (rule.keyed) for (const gate of this.#idle.values()) consider(gate);
+    return slowest ?? (rule.ratePerSec === undefined ? undefined : this.#effectiveRate(rule));
   }
 
   /** One lane per combination of keys; length prefixes keep combinations unambiguous. */

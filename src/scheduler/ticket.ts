@@ -1,4 +1,5 @@
 import type { ListNode } from '../core/linked-list.js';
+import type { QuotaInfo } from '../core/ratelimit-headers.js';
 import type { BucketHandle } from '../store/bucket-store.js';
 import type { Gate } from './gate.js';
 import type { Lane } from './lane.js';
@@ -22,6 +23,7 @@ export interface Refusal {
 export interface TicketOwner {
   cancel(ticket: Ticket): boolean;
   sent(ticket: Ticket): void;
+  learn(ticket: Ticket, quota: QuotaInfo): void;
   release(ticket: Ticket, outcome: ReleaseOutcome): void;
   pause(ticket: Ticket, untilMs: number): void;
 }
@@ -48,8 +50,8 @@ export class Ticket implements ListNode<Ticket> {
   lane: Lane | undefined;
   grantedAt = Number.NaN;
   readonly gates: readonly Gate[];
-  /** The buckets of `gates`, for the store. */
-  readonly buckets: readonly BucketHandle[];
+  /** The buckets a token was taken from when granted (those that bind). */
+  taken: readonly BucketHandle[] = [];
   readonly laneKey: string;
   readonly enqueuedAt: number;
   /** Clock instant by which the ticket must be granted, or it is refused. */
@@ -57,10 +59,9 @@ export class Ticket implements ListNode<Ticket> {
   readonly callbacks: TicketCallbacks;
   readonly #owner: TicketOwner;
 
-  constructor(options: { owner: TicketOwner; gates: readonly Gate[]; buckets: readonly BucketHandle[]; laneKey: string; enqueuedAt: number; deadline: number; callbacks: TicketCallbacks }) {
+  constructor(options: { owner: TicketOwner; gates: readonly Gate[]; laneKey: string; enqueuedAt: number; deadline: number; callbacks: TicketCallbacks }) {
     this.#owner = options.owner;
     this.gates = options.gates;
-    this.buckets = options.buckets;
     this.laneKey = options.laneKey;
     this.enqueuedAt = options.enqueuedAt;
     this.deadline = options.deadline;
@@ -83,6 +84,11 @@ export class Ticket implements ListNode<Ticket> {
    */
   sent(): void {
     this.#owner.sent(this);
+  }
+
+  /** The upstream's answer to this attempt carried quota headers: pace the key by them. */
+  learn(quota: QuotaInfo): void {
+    this.#owner.learn(this, quota);
   }
 
   /** Gives the slots back; idempotent. `dropped` also gives the tokens back. */

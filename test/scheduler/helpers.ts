@@ -9,6 +9,8 @@ export interface RuleInput {
   ratePerSec?: number;
   burst?: number;
   concurrency?: number;
+  adaptive?: RuleSpec['adaptive'];
+  learns?: boolean;
 }
 
 export function rules(...inputs: RuleInput[]): RuleSpec[] {
@@ -18,6 +20,8 @@ export function rules(...inputs: RuleInput[]): RuleSpec[] {
     ratePerSec: r.ratePerSec,
     burst: r.burst ?? 1,
     concurrency: r.concurrency,
+    adaptive: r.adaptive,
+    learns: r.learns,
   }));
 }
 
