@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     process.exit(EXIT_OK);
   }
 
-  const configPath = (values.config as string | undefined) ?? process.env.SLUICE_CONFIG;
+  // An empty SLUICE_CONFIG counts as unset (a container image may define it for its default file).
+  const configPath = (values.config as string | undefined) ?? (process.env.SLUICE_CONFIG || undefined);
   const quickFlags = ['target', 'rate', 'burst', 'concurrency', 'port', 'admin-port'].filter((flag) => values[flag] !== undefined);
   if (configPath !== undefined && quickFlags.length > 0) {
     fail(EXIT_USAGE, `sluice: --${quickFlags.join(', --')} cannot be combined with a configuration file (--config or SLUICE_CONFIG)`);

@@ -24,7 +24,7 @@ describe('the Grafana dashboard', () => {
     const exported = new Set<string>();
     for (const metric of await app.registry.getMetricsAsJSON()) {
       exported.add(metric.name);
-      if (metric.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(metric.name + suffix);
+      if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(metric.name + suffix);
     }
     await app.close();
     const used = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => metricNames(t.expr)));
