@@ -40,7 +40,9 @@ export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): 
     if (!upstream) {
       return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathOf(url)}`, { close: hasBody(req) });
     }
-    const unsafe = unsafePathReason(url.slice(upstream.prefix.length) || '/');
+    // `/api` and `/api?x=1` under prefix `/api` mean the upstream's root: check it as `/` + rest.
+    const rest = url.slice(upstream.prefix.length);
+    const unsafe = unsafePathReason(rest === '' || rest.startsWith('?') ? `/${rest}` : rest);
     if (unsafe !== undefined) {
       return sendProblem(res, 'SLUICE_BAD_REQUEST', unsafe, { close: hasBody(req) });
     }
