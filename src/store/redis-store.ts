@@ -82,6 +82,14 @@ const MAX_RAW_KEY_LENGTH = 100;
 export const LATE_BOOKING_WINDOW_MS = 1000;
 
 /**
+ * A take that reaches Redis up to this long (or a quarter interval, if less) after the instant this
+ * process's last answer said the tokens would be there is booked at that instant: the timer's
+ * lateness and the trip to Redis must not lengthen every interval. Later than that, the bucket was
+ * idle and the release is booked when it arrives.
+ */
+const MAX_LATE_CREDIT_MS = 2;
+
+/**
  * KEYS: one hash per bucket. ARGV[1]: how long ago (ms) the release was due, so a late timer does not
  * shift later releases (at most LATE_BOOKING_WINDOW_MS); then per bucket its interval (ms per token)
  * and burst.
@@ -359,8 +367,16 @@ export class RedisBucketStore implements BucketStore {
     if (!this.#healthy) return this.#takeWithoutRedis(buckets, at, now);
     const args: (string | number)[] = [];
     for (const bucket of buckets) args.push(bucket.key);
-    // How long ago the release was due (the scheduler's `at`); a lane without a past gives 0.
-    args.push(Number.isFinite(now - at) ? Math.max(0, now - at) : 0);
+    // How long ago the release was due: the scheduler's `at`, or the instant the last answer
+    // predicted the tokens for, if that was only just now (see MAX_LATE_CREDIT_MS).
+    let predicted = Number.NEGATIVE_INFINITY;
+    let creditMs = MAX_LATE_CREDIT_MS;
+    for (const bucket of buckets) {
+      predicted = Math.max(predicted, bucket.availableAt());
+      creditMs = Math.min(creditMs, bucket.intervalMs / 4);
+    }
+    const due = predicted <= now && predicted >= now - creditMs ? Math.min(at, predicted) : at;
+    args.push(Number.isFinite(now - due) ? Math.max(0, now - due) : 0);
     for (const bucket of buckets) args.push(bucket.intervalMs, bucket.burst);
     return this.#commands.sluiceTake(buckets.length, ...args).then(
       (reply) => {

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 /**
@@ -53,14 +54,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts redis-server on 127.0.0.1 (`port`, or a free one) and resolves once it answers PING. */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
+/**
+ * Starts redis-server on 127.0.0.1 (`port`, or a free one) and resolves once it answers PING.
+ * `args` are added to the command line (`--cluster-enabled yes`, or a config file first for
+ * `--sentinel`).
+ */
+export async function startRedisServer(options: { port?: number; args?: readonly string[]; configFile?: string } = {}): Promise<RedisServer> {
   const binary = redisServerBinary();
   if (!binary) throw new Error(redisUnavailableReason());
   const port = options.port ?? (await freePort());
-  const child = spawn(binary, ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    binary,
+    [...(options.configFile ? [options.configFile] : []), '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...(options.args ?? [])],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -109,4 +116,43 @@ export function redisCli(port: number, ...args: string[]): string {
   const result = spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${result.stderr}`);
   return result.stdout.trim();
+}
+
+/** Whether redis-cli is on PATH (needed to create a cluster). */
+export function redisCliAvailable(): boolean {
+  return spawnSync('redis-cli', ['--version'], { encoding: 'utf8' }).status === 0;
+}
+
+/** A Redis Cluster of `masters` nodes (no replicas) on free loopback ports, every slot assigned. */
+export async function startRedisCluster(masters = 3): Promise<{ readonly nodes: readonly RedisServer[]; kill(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-redis-cluster-'));
+  const nodes: RedisServer[] = [];
+  const kill = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.kill()));
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      nodes.push(await startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir] }));
+    }
+    const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout} ${create.stderr}`);
+    const deadline = performance.now() + 10_000;
+    while (!nodes.every((n) => redisCli(n.port, 'cluster', 'info').includes('cluster_state:ok'))) {
+      if (performance.now() > deadline) throw new Error('the cluster did not reach cluster_state:ok');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  return { nodes, kill };
+}
+
+/** A Sentinel (redis-server --sentinel) watching the master on `masterPort` under `name`. */
+export async function startSentinel(masterPort: number, name: string): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-redis-sentinel-'));
+  const configFile = join(dir, 'sentinel.conf');
+  writeFileSync(configFile, `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1\nsentinel down-after-milliseconds ${name} 1000\n`);
+  return startRedisServer({ configFile, args: ['--sentinel'] });
 }

@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { spawnStandin } from '../../load/lib/processes.js';
+import type { StandinStats } from '../../load/lib/standin.js';
+import { sleep, spread, startReplicas, statusCounts, type Replicas } from './replicas-support.js';
+
+/**
+ * Three sluice replicas sharing one Redis in front of an API that allows 100 requests in any second
+ * and forgives nothing: together they never exceed it, and use it in full. The API runs in its own
+ * process, so the arrival times it judges by are not delayed by the replicas' event loop.
+ */
+
+const redisUrl = inject('redisUrl');
+if (!redisUrl) console.warn(`[sluice] skipping the shared-limit test: ${inject('redisSkipReason')}`);
+
+let standin: Awaited<ReturnType<typeof spawnStandin>> | undefined;
+let replicas: Replicas | undefined;
+
+afterEach(async () => {
+  await replicas?.close();
+  await standin?.stop();
+  replicas = standin = undefined;
+});
+
+describe.skipIf(!redisUrl)('three replicas, one Redis, one API at 100/s', () => {
+  it('900 calls spread over them: all 200, no 429 at the API, >= 97% of 100/s combined', async () => {
+    standin = await spawnStandin(['--rate', '100', '--window-ms', '1000']);
+    replicas = await startReplicas(3, { redisUrl, target: standin.url, rate: '100/s', keyPrefix: `share-${process.pid}-${Date.now()}:` });
+
+    // Warm up: every replica opens its connections to the API and to Redis (a first connection is
+    // a one-time cost, not the rate); then the API forgets what it saw.
+    expect(statusCounts(await spread(replicas, 30, 10))).toEqual({ 200: 30 });
+    await sleep(1_000);
+    await fetch(`${standin.url}/__reset`, { method: 'POST' });
+
+    const calls = await spread(replicas, 900, 40);
+
+    expect(statusCounts(calls)).toEqual({ 200: 900 });
+    const stats = (await (await fetch(`${standin.url}/__stats`)).json()) as StandinStats;
+    expect(stats.rejected).toBe(0);
+    expect(stats.accepted).toBe(900);
+    expect(stats.maxAcceptedInAnySecond).toBeLessThanOrEqual(100);
+    const ratePerSec = ((stats.accepted - 1) / stats.acceptedSpanMs) * 1000;
+    console.info(`[sluice] 3 replicas: ${ratePerSec.toFixed(2)}/s combined over ${stats.acceptedSpanMs.toFixed(0)} ms, max ${stats.maxAcceptedInAnySecond} in any second`);
+    expect(ratePerSec).toBeGreaterThanOrEqual(97);
+    expect(ratePerSec).toBeLessThanOrEqual(100);
+  });
+});
