@@ -82,7 +82,9 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const router = new Router(upstreams);
   let state: 'running' | 'draining' | 'closed' = 'running';
   const active = new Set<Exchange>();
-  let onIdle: (() => void) | undefined;
+  const idleWaiters: (() => void)[] = [];
+  /** Resolves once no client request is in progress. */
+  const whenIdle = (): Promise<void> => (active.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)));
 
   const requestLogger = logger.child({}, { msgPrefix: '' });
   const observer: ExchangeObserver = {
@@ -108,7 +110,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
           'request',
         );
       }
-      if (active.size === 0) onIdle?.();
+      if (active.size === 0) for (const resolve of idleWaiters.splice(0)) resolve();
     },
   };
 
@@ -175,7 +177,12 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
     state = 'closed';
     for (const upstream of upstreams) upstream.scheduler.close();
     for (const exchange of active) exchange.shutdown();
-    await Promise.all([proxy.close(), admin.close()]);
+    const closing = Promise.all([proxy.close(), admin.close()]);
+    // Connections opened but never used would hold close() until the client or headersTimeout
+    // closes them; once nothing is in flight, every connection left is one of those or idle.
+    await whenIdle();
+    proxy.server.closeAllConnections();
+    await closing;
     await Promise.all(upstreams.map((u) => u.close()));
     await store.close();
   };
@@ -198,20 +205,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
       if (state !== 'running') return;
       state = 'draining';
       for (const upstream of upstreams) upstream.scheduler.drain();
-      if (active.size > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, graceMs);
-          onIdle = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      // Grace is over: refuse what is still waiting; in-flight attempts finish on their own.
-      state = 'closed';
-      for (const upstream of upstreams) upstream.scheduler.close();
-      for (const exchange of active) exchange.shutdown();
-      if (active.size > 0) await new Promise<void>((resolve) => (onIdle = resolve));
+      let graceTimer: NodeJS.Timeout | undefined;
+      await Promise.race([whenIdle(), new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(graceTimer);
+      // Grace is over: closeAll refuses what is still waiting; in-flight attempts finish on their own.
       await closeAll();
     },
     close: closeAll,

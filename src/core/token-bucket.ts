@@ -11,9 +11,11 @@
  *
  * Time is always an argument (milliseconds on a monotonic clock), never read here. `take(at)` books
  * the tokens at the instant `at`, which is what lets the scheduler account a release at the moment
- * it was due rather than when a timer happened to fire: a timer that fires 3 ms late must not push
- * every later release back by 3 ms, or a 20/s limit delivers 19.x/s. A clock that goes backwards
- * never creates tokens (`max(tat, at)`).
+ * it was due rather than when a timer happened to fire: a timer a fraction of a millisecond late
+ * must not push every later release back, or a 20/s limit delivers 19.x/s. (A release that actually
+ * leaves later than a small tolerance is another matter: `usedAt` then re-bases the bucket on it, so
+ * that no two requests reach the upstream closer together than the rate allows.) A clock that goes
+ * backwards never creates tokens (`max(tat, at)`).
  *
  * @example
  * const bucket = new TokenBucket({ ratePerSec: 20, burst: 1 });

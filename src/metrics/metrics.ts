@@ -141,7 +141,13 @@ export function createMetrics(registry: Registry, sources: () => Iterable<Upstre
     },
     /** Handles bound to one upstream's label, so the request path does no label lookups. */
     forUpstream(upstream: string) {
-      const outcome = (name: RequestOutcome) => requests.labels(upstream, name);
+      // Every label set starts at 0, so rate() has a sample before the first event.
+      const outcome = (name: RequestOutcome) => {
+        const child = requests.labels(upstream, name);
+        child.inc(0);
+        return child;
+      };
+      keyPauses.labels(upstream).inc(0);
       const byStatus = new Map<string, Counter.Internal>();
       const byReason = new Map<string, Counter.Internal>();
       return {

@@ -19,6 +19,13 @@ const SEND_DELAY_TOLERANCE_MS = 1;
 /** The longest pause believed from quota headers when the upstream sets none (`pacing.maxPause`). */
 const DEFAULT_MAX_LEARNED_PAUSE_MS = 600_000;
 
+/**
+ * How far past its deadline an admitted request may still be granted: the larger of a second and
+ * a tenth of the wait it was admitted with (see AcquireRequest#deadline).
+ */
+const DEADLINE_SLACK_MIN_MS = 1000;
+const DEADLINE_SLACK_FRACTION = 0.1;
+
 /** Retry-After of a refusal because the shared store cannot be reached. */
 const STORE_RETRY_AFTER_MS = 1000;
 
@@ -47,7 +54,12 @@ export interface SchedulerOptions {
 export interface AcquireRequest extends TicketCallbacks {
   /** The request's key under each rule, in rule order; ignored for rules without a key. */
   readonly keys: readonly string[];
-  /** Clock instant by which the ticket must be granted; Infinity for none. */
+  /**
+   * Clock instant by which the ticket must be granted; Infinity for none. A request whose predicted
+   * wait passes it is refused on arrival; once admitted, it is refused only if it is still queued
+   * DEADLINE_SLACK later (a prediction is not a promise: a late timer or a slow first connection
+   * must not turn an admitted request into a refusal after it waited all along).
+   */
   readonly deadline: number;
   /**
    * A retry of an admitted request: it goes to the head of its key's queue, is not counted against
@@ -183,7 +195,8 @@ export class Scheduler implements TicketOwner {
         }
       }
     }
-    const ticket = new Ticket({ owner: this, gates, laneKey, enqueuedAt: now, deadline: request.deadline, callbacks: request });
+    const deadline = request.deadline + Math.max(DEADLINE_SLACK_MIN_MS, (request.deadline - now) * DEADLINE_SLACK_FRACTION);
+    const ticket = new Ticket({ owner: this, gates, laneKey, enqueuedAt: now, deadline, callbacks: request });
     for (const gate of gates) this.#retain(gate);
     if (!lane) {
       lane = new Lane(laneKey, gates);

@@ -217,15 +217,26 @@ describe('Scheduler: refusals', () => {
     expect(h.refusals).toEqual([]);
   });
 
-  it('refuses a queued request when its deadline passes behind a concurrency cap', () => {
+  it('refuses a queued request still waiting well past its deadline behind a concurrency cap', () => {
     const h = harness([{ concurrency: 1 }]);
     h.request('a', [], { deadline: 1000 + 500 });
     h.request('b', [], { deadline: 1000 + 500 });
-    h.timers.advance(499);
+    // Admitted requests get the larger of 1 s and a tenth of their wait as slack past the deadline.
+    h.timers.advance(1499);
     expect(h.refusals).toEqual([]);
     h.timers.advance(1);
-    expect(h.refusals.map((r) => [r.id, r.at - 1000, r.refusal.code])).toEqual([['b', 500, 'SLUICE_QUEUE_TIMEOUT']]);
+    expect(h.refusals.map((r) => [r.id, r.at - 1000, r.refusal.code])).toEqual([['b', 1500, 'SLUICE_QUEUE_TIMEOUT']]);
     expect(h.scheduler.queued).toBe(0);
+  });
+
+  it('still grants an admitted request whose release comes a little after its deadline', () => {
+    const h = harness([{ ratePerSec: 10 }]);
+    const deadline = 1000 + 200;
+    for (const id of ['a', 'b', 'c']) expect(h.request(id, [], { deadline })).toBeInstanceOf(Ticket); // c predicted at 200 ms
+    h.grants[0]?.ticket.pauseKey(1000 + 150); // then something the prediction did not know
+    h.timers.advance(2000);
+    expect(h.granted()).toEqual(['a', 'b', 'c']);
+    expect(h.refusals).toEqual([]);
   });
 });
 
