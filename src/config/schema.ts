@@ -111,6 +111,21 @@ const redisStoreSchema = z.strictObject({
   path: ['url'],
 });
 
+const adaptiveSchema = z
+  .strictObject({
+    /** Never below this rate. */
+    min: rate.prefault('1/m'),
+    /** Added after each window without a 429; default: 5% of the limit's rate. */
+    increase: rate.optional(),
+    /** Multiplies the rate on a 429 when the accepted rate says nothing better, in (0, 1). */
+    decrease: z.number().gt(0).lt(1).default(0.7),
+    /** The upstream's window: a 429 is read against what it accepted over the last one. */
+    window: duration.prefault('1s'),
+    /** May go above the configured rate when the upstream's headers or its silence allow it. */
+    probeAbove: z.boolean().default(false),
+  })
+  .meta({ description: 'Learn the rate from 429s (AIMD that measures what the upstream accepted); the configured rate is the start and, without probeAbove, the ceiling.' });
+
 const limitSchema = z
   .strictObject({
     /** Key template; without one, the rule is one bucket for the whole upstream. */
@@ -120,9 +135,19 @@ const limitSchema = z
     burst: z.number().int().min(1).default(1),
     /** Requests in flight per key, across attempts. */
     concurrency: z.number().int().min(1).optional(),
+    adaptive: adaptiveSchema.optional(),
   })
   .refine((limit) => limit.rate !== undefined || limit.concurrency !== undefined, {
     message: 'a limit needs a rate, a concurrency, or both',
+  })
+  .refine((limit) => limit.adaptive === undefined || limit.rate !== undefined, {
+    message: 'an adaptive limit needs a rate to start from',
+    path: ['adaptive'],
+  })
+  .transform(({ adaptive, ...limit }) => {
+    const out: typeof limit & { adaptive?: Omit<NonNullable<typeof adaptive>, 'increase'> & { increase: number } } = limit;
+    if (adaptive !== undefined) out.adaptive = { ...adaptive, increase: adaptive.increase ?? (limit.rate as number) * 0.05 };
+    return out;
   });
 
 const queueSchema = z
@@ -133,6 +158,8 @@ const queueSchema = z
     maxPerKey: z.number().int().min(0).optional(),
     /** Longest a request may wait in the queue; refused at once when the predicted wait is longer. */
     maxWait: duration.prefault('60s'),
+    /** A request header by which a client shortens its own maxWait (`Sluice-Max-Wait: 2s`); false: none. */
+    maxWaitHeader: z.union([headerName, z.literal(false)]).default('sluice-max-wait'),
   })
   .transform((queue) => ({ ...queue, maxPerKey: queue.maxPerKey ?? queue.maxSize }));
 
@@ -154,9 +181,25 @@ const retrySchema = z.strictObject({
   maxBodySize: size.prefault('1mb'),
 });
 
+const quotaDialect = z.enum(['ietf', 'ietf-dict', 'ietf-legacy', 'x-ratelimit']);
+
 const pacingSchema = z.strictObject({
   /** Fraction of every configured rate held back to absorb timer and network jitter. */
   margin: fraction.prefault('0.75%'),
+  /**
+   * Pace by the upstream's quota headers (RateLimit / RateLimit-Policy of the IETF draft, the
+   * legacy RateLimit-*, X-RateLimit-*): `auto` reads every dialect, `off` none, or a list.
+   */
+  headers: z.union([z.enum(['auto', 'off']), z.array(quotaDialect).min(1)]).default('auto'),
+  /** The longest pause believed from Retry-After or quota headers (a reset days away is capped). */
+  maxPause: duration.prefault('10m'),
+});
+
+const prioritySchema = z.strictObject({
+  /** The request header naming the priority: high, normal or low. */
+  header: headerName.default('sluice-priority'),
+  /** A request waiting this long is served before newer ones of a higher priority (no starvation). */
+  aging: duration.prefault('10s'),
 });
 
 const keysSchema = z.strictObject({
@@ -181,6 +224,8 @@ const upstreamSchema = z.strictObject({
   retry: retrySchema.prefault({}),
   pacing: pacingSchema.prefault({}),
   keys: keysSchema.prefault({}),
+  /** Order waiters within a key by a request header (off unless set). */
+  priority: prioritySchema.optional(),
 });
 
 export const configSchema = z

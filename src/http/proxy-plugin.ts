@@ -3,9 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeySource } from '../core/key-template.js';
 import { unsafePathReason } from '../core/safe-path.js';
+import { parseDurationMs } from '../core/units.js';
 import { Exchange, type ExchangeObserver } from '../upstream/exchange.js';
-import { forwardRequestHeaders } from '../upstream/headers.js';
-import type { Upstream } from '../upstream/upstream.js';
+import type { UpstreamSettings } from '../upstream/upstream.js';
 import { sendProblem } from './problems.js';
 import { prepareBody, type BodyResult } from './request-body.js';
 import type { Router } from './router.js';
@@ -40,24 +40,31 @@ export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): 
     if (!upstream) {
       return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathOf(url)}`, { close: hasBody(req) });
     }
+    const settings = upstream.settings;
     // `/api` and `/api?x=1` under prefix `/api` mean the upstream's root: check it as `/` + rest.
-    const rest = url.slice(upstream.prefix.length);
+    const rest = url.slice(settings.prefix.length);
     const unsafe = unsafePathReason(rest === '' || rest.startsWith('?') ? `/${rest}` : rest);
     if (unsafe !== undefined) {
       return sendProblem(res, 'SLUICE_BAD_REQUEST', unsafe, { close: hasBody(req) });
     }
-    const body = prepareBody(req, { limitBytes: options.bodyLimitBytes, bufferBytes: upstream.config.retry.maxBodySize });
+    const { queue, retry } = settings.config;
+    let clientMaxWaitMs: number | undefined;
+    const maxWaitHeader = queue.maxWaitHeader === false ? undefined : req.headers[queue.maxWaitHeader];
+    if (maxWaitHeader !== undefined) {
+      clientMaxWaitMs = parseDurationMs(Array.isArray(maxWaitHeader) ? maxWaitHeader[0] : maxWaitHeader.trim());
+      if (clientMaxWaitMs === undefined) {
+        return sendProblem(res, 'SLUICE_BAD_REQUEST', `${queue.maxWaitHeader as string} must be a duration such as 2s or 500ms`, { close: hasBody(req) });
+      }
+    }
+    const body = prepareBody(req, { limitBytes: options.bodyLimitBytes, bufferBytes: retry.maxBodySize });
     const exchange = new Exchange({
       upstream,
       req,
       res,
-      path: upstream.upstreamPath(url),
-      keys: keysOf(upstream, req, url),
-      headers: forwardRequestHeaders(req.rawHeaders, req.headers.connection, {
-        host: upstream.hostHeader,
-        setHeaders: upstream.setHeaders,
-        dropContentLength: body instanceof Promise || body.kind !== 'stream',
-      }),
+      rest,
+      keys: keysOf(settings, req, rest),
+      dropContentLength: body instanceof Promise || body.kind !== 'stream',
+      clientMaxWaitMs,
       observer: options.observer,
     });
     if (!options.accepting()) {
@@ -92,10 +99,10 @@ function pathOf(url: string): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-function keysOf(upstream: Upstream, req: IncomingMessage, url: string): string[] {
-  if (upstream.keyTemplates.every((t) => t === undefined)) return [];
-  const source = new RequestKeySource(req, url, upstream.prefix.length);
-  return upstream.keyTemplates.map((template) => (template ? boundKey(template.render(source)) : ''));
+function keysOf(settings: UpstreamSettings, req: IncomingMessage, rest: string): string[] {
+  if (settings.keyTemplates.every((t) => t === undefined)) return [];
+  const source = new RequestKeySource(req, rest);
+  return settings.keyTemplates.map((template) => (template ? boundKey(template.render(source)) : ''));
 }
 
 function boundKey(key: string): string {
@@ -106,15 +113,14 @@ function boundKey(key: string): string {
 class RequestKeySource implements KeySource {
   readonly method: string;
   readonly #req: IncomingMessage;
-  readonly #url: string;
-  readonly #prefixLength: number;
+  /** The URL after the upstream's prefix. */
+  readonly #rest: string;
   #query: URLSearchParams | undefined;
   #segments: string[] | undefined;
 
-  constructor(req: IncomingMessage, url: string, prefixLength: number) {
+  constructor(req: IncomingMessage, rest: string) {
     this.#req = req;
-    this.#url = url;
-    this.#prefixLength = prefixLength;
+    this.#rest = rest;
     this.method = req.method ?? 'GET';
   }
 
@@ -129,14 +135,14 @@ class RequestKeySource implements KeySource {
 
   query(name: string): string | undefined {
     if (!this.#query) {
-      const at = this.#url.indexOf('?');
-      this.#query = new URLSearchParams(at === -1 ? '' : this.#url.slice(at + 1));
+      const at = this.#rest.indexOf('?');
+      this.#query = new URLSearchParams(at === -1 ? '' : this.#rest.slice(at + 1));
     }
     return this.#query.get(name) ?? undefined;
   }
 
   pathSegment(n: number): string | undefined {
-    if (!this.#segments) this.#segments = pathOf(this.#url.slice(this.#prefixLength)).split('/').slice(1);
+    if (!this.#segments) this.#segments = pathOf(this.#rest).split('/').slice(1);
     return this.#segments[n - 1];
   }
 }

@@ -5,13 +5,13 @@ export class Router {
   readonly #upstreams: readonly Upstream[];
 
   constructor(upstreams: readonly Upstream[]) {
-    this.#upstreams = [...upstreams].sort((a, b) => b.prefix.length - a.prefix.length);
+    this.#upstreams = [...upstreams].sort((a, b) => b.settings.prefix.length - a.settings.prefix.length);
   }
 
   /** `/github`, `/github/…` and `/github?…` match prefix `/github`; `/githubx` does not. */
   match(url: string): Upstream | undefined {
     for (const upstream of this.#upstreams) {
-      const prefix = upstream.prefix;
+      const prefix = upstream.settings.prefix;
       if (!url.startsWith(prefix)) continue;
       const next = url.charCodeAt(prefix.length);
       if (Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */) return upstream;

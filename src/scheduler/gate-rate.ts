@@ -30,6 +30,7 @@ export class GateRate {
   readonly #marginFraction: number;
   readonly adaptive: AdaptiveRate | undefined;
   #learnedPerSec: number | undefined;
+  #heard = false;
 
   constructor(options: { ceilingPerSec: number; marginFraction: number; adaptive: AdaptiveSpec | undefined; now: number }) {
     this.ceilingPerSec = options.ceilingPerSec;
@@ -52,9 +53,17 @@ export class GateRate {
           );
   }
 
-  /** Whether some rate is known: configured, or learned from the upstream at least once. */
+  /**
+   * Whether the rate is known: configured, or the upstream has answered at least once (with quota
+   * headers to learn from, or without, in which case there is nothing to wait for).
+   */
   get known(): boolean {
-    return this.ceilingPerSec < UNBOUNDED_RATE_PER_SEC || this.#learnedPerSec !== undefined;
+    return this.ceilingPerSec < UNBOUNDED_RATE_PER_SEC || this.#heard;
+  }
+
+  /** The upstream answered. */
+  heard(): void {
+    this.#heard = true;
   }
 
   /** The rate to release at now. */

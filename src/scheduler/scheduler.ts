@@ -385,11 +385,14 @@ export class Scheduler implements TicketOwner {
     if (buckets.length > 0) this.#store.pause(buckets, this.#clock.now(), untilMs);
   }
 
-  learn(ticket: Ticket, quota: QuotaInfo): void {
+  learn(ticket: Ticket, quota: QuotaInfo | undefined): void {
     if (ticket.state !== 'granted') return;
     const now = this.#clock.now();
     for (const gate of ticket.gates) {
       if (!gate.rule.learns || !gate.rate) continue;
+      if (!gate.rate.known && gate.waiting.size > 0) this.#markPending(gate); // its one-at-a-time ends
+      gate.rate.heard();
+      if (quota === undefined) continue;
       const pacing = paceFromQuota(quota, { othersInFlight: gate.inFlight - 1, maxMs: this.#options.maxLearnedPauseMs ?? DEFAULT_MAX_LEARNED_PAUSE_MS });
       if (pacing === undefined) continue;
       if (pacing.kind === 'pause') {
@@ -402,6 +405,7 @@ export class Scheduler implements TicketOwner {
       }
       if (gate.waiting.size > 0) this.#markPending(gate);
     }
+    this.#pump();
   }
 
   /** Moves a gate's bucket to the rate its GateRate now says. */

@@ -23,7 +23,7 @@ export interface Refusal {
 export interface TicketOwner {
   cancel(ticket: Ticket): boolean;
   sent(ticket: Ticket): void;
-  learn(ticket: Ticket, quota: QuotaInfo): void;
+  learn(ticket: Ticket, quota: QuotaInfo | undefined): void;
   release(ticket: Ticket, outcome: ReleaseOutcome): void;
   pause(ticket: Ticket, untilMs: number): void;
 }
@@ -86,8 +86,8 @@ export class Ticket implements ListNode<Ticket> {
     this.#owner.sent(this);
   }
 
-  /** The upstream's answer to this attempt carried quota headers: pace the key by them. */
-  learn(quota: QuotaInfo): void {
+  /** The upstream answered this attempt, with quota headers to pace the key by, or without. */
+  learn(quota: QuotaInfo | undefined): void {
     this.#owner.learn(this, quota);
   }
 

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { parseQuotaHeaders } from '../core/ratelimit-headers.js';
+import { parseQuotaHeaders, type QuotaInfo } from '../core/ratelimit-headers.js';
 import { parseRetryAfterMs } from '../core/retry-after.js';
 import { decideRetry, type AttemptOutcome, type RetryPlan } from '../core/retry-policy.js';
 import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
@@ -9,8 +9,8 @@ import { sendProblem, type ProblemCode } from '../http/problems.js';
 import type { RequestOutcome } from '../metrics/metrics.js';
 import type { TimerHandle } from '../scheduler/ports.js';
 import { Ticket, type Refusal } from '../scheduler/ticket.js';
-import { forwardResponseHeaders } from './headers.js';
-import type { Upstream } from './upstream.js';
+import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import type { Upstream, UpstreamSettings } from './upstream.js';
 
 /** What the exchange reports when it ends (one log line, the drain bookkeeping). */
 export interface ExchangeObserver {
@@ -99,11 +99,16 @@ export class Exchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly method: string;
-  /** Path sent upstream, query string included. */
-  readonly path: string;
+  /** The client URL after the upstream's prefix (query string included). */
+  readonly rest: string;
   readonly keys: readonly string[];
   readonly startedAt: number;
-  readonly #headers: string[];
+  /** The longest the request may wait queued (queue.maxWait, or less when the client asked). */
+  readonly maxWaitMs: number;
+  readonly #dropContentLength: boolean;
+  /** The forwarded headers, and the settings they were built for (rebuilt after a reload). */
+  #headers: string[] = [];
+  #headersFor: UpstreamSettings | undefined;
   readonly #observer: ExchangeObserver;
   readonly #budgetEnd: number;
   readonly #idempotencyKey: boolean;
@@ -127,23 +132,27 @@ export class Exchange {
     upstream: Upstream;
     req: IncomingMessage;
     res: ServerResponse;
-    path: string;
+    rest: string;
     keys: readonly string[];
-    headers: string[];
+    /** The body is sent buffered (or not at all): undici frames it, the client's length is dropped. */
+    dropContentLength: boolean;
+    /** The client's own limit on its queue wait (Sluice-Max-Wait), if it sent one. */
+    clientMaxWaitMs?: number | undefined;
     observer: ExchangeObserver;
   }) {
     this.upstream = options.upstream;
     this.req = options.req;
     this.res = options.res;
     this.method = options.req.method ?? 'GET';
-    this.path = options.path;
+    this.rest = options.rest;
     this.keys = options.keys;
-    this.#headers = options.headers;
+    this.#dropContentLength = options.dropContentLength;
     this.#observer = options.observer;
     this.startedAt = this.upstream.deps.clock.now();
     const { queue, timeout, retry } = this.upstream.config;
-    // The whole request's budget: its queue wait plus every attempt's timeout.
-    this.#budgetEnd = this.startedAt + queue.maxWait + retry.attempts * timeout;
+    this.maxWaitMs = Math.min(queue.maxWait, options.clientMaxWaitMs ?? Number.POSITIVE_INFINITY);
+    // The whole request's budget, fixed on arrival: its queue wait plus every attempt's timeout.
+    this.#budgetEnd = this.startedAt + this.maxWaitMs + retry.attempts * timeout;
     this.#idempotencyKey = options.req.headers['idempotency-key'] !== undefined;
     this.res.once('close', this.#onClientClose);
     this.#observer.onStart(this);
@@ -174,9 +183,8 @@ export class Exchange {
   // ---- admission ----------------------------------------------------------------------------
 
   #admit(): void {
-    const { queue, timeout } = this.upstream.config;
     const retry = this.attempts > 0;
-    const deadline = retry ? this.#budgetEnd - timeout : this.startedAt + queue.maxWait;
+    const deadline = retry ? this.#budgetEnd - this.upstream.config.timeout : this.startedAt + this.maxWaitMs;
     const result = this.upstream.scheduler.acquire({ keys: this.keys, deadline, retry, onGrant: this.#onGrant, onRefuse: this.#onRefuse });
     if (result instanceof Ticket) {
       if (result.state === 'queued') this.#ticket = result;
@@ -199,7 +207,7 @@ export class Exchange {
       refusal.code === 'SLUICE_QUEUE_FULL'
         ? `the queue of upstream "${name}" is full (queue.maxSize ${config.queue.maxSize}, maxPerKey ${config.queue.maxPerKey ?? config.queue.maxSize})`
         : refusal.code === 'SLUICE_QUEUE_TIMEOUT'
-          ? `upstream "${name}": the predicted wait is longer than queue.maxWait (${config.queue.maxWait} ms)`
+          ? `upstream "${name}": the predicted wait is longer than the request may wait (${this.maxWaitMs} ms)`
           : 'sluice is shutting down';
     const retryAfterMs = refusal.code === 'SLUICE_SHUTTING_DOWN' ? SHUTDOWN_RETRY_AFTER_MS : refusal.retryAfterMs;
     this.refuse(refusal.code, detail, 'rejected', retryAfterMs);
@@ -207,14 +215,24 @@ export class Exchange {
 
   // ---- attempts -----------------------------------------------------------------------------
 
+  /** Sends an attempt with the settings current now (a reload applies from the next attempt). */
   #send(): void {
     const body = this.#body;
+    const settings = this.upstream.settings;
+    if (this.#headersFor !== settings) {
+      this.#headers = forwardRequestHeaders(this.req.rawHeaders, this.req.headers.connection, {
+        host: settings.hostHeader,
+        setHeaders: settings.setHeaders,
+        dropContentLength: this.#dropContentLength,
+      });
+      this.#headersFor = settings;
+    }
     const attempt = new Attempt(this, this.upstream.deps.clock.now());
     this.#current = attempt;
-    this.upstream.pool.dispatch(
+    settings.pool.dispatch(
       {
         method: this.method,
-        path: this.path,
+        path: settings.upstreamPath(this.rest),
         headers: this.#headers,
         // undici sends an async iterable as a streamed body; its types only name Readable.
         body: body.kind === 'buffer' ? body.buffer : body.kind === 'stream' ? (body.body as unknown as Readable) : null,
@@ -230,20 +248,31 @@ export class Exchange {
 
   onResponseStart(attempt: Attempt, status: number, headers: IncomingHttpHeaders): void {
     if (attempt !== this.#current) return;
-    const { deps, retryPolicy } = this.upstream;
+    const { deps, settings } = this.upstream;
+    const { retryPolicy } = settings;
+    const ticket = this.#ticket as Ticket;
     const now = deps.clock.now();
     this.upstreamMs = now - attempt.sentAt;
     deps.metrics.upstreamDuration.observe(this.upstreamMs / 1000);
     deps.metrics.attempts(String(status)).inc();
 
+    // Every answer paces the key by what it says of the quota (or ends the wait for a first answer).
+    const epochNow = deps.epochNow();
+    const quota = settings.quotaDialects === undefined ? undefined : parseQuotaHeaders((name) => headerValue(headers, name), epochNow, settings.quotaDialects);
+    if (settings.quotaDialects !== undefined) ticket.learn(quota);
+
     if (RETRYABLE_STATUSES.has(status)) {
-      const retryAfterMs = this.#retryAfterMs(status, headers);
+      const maxPauseMs = settings.config.pacing.maxPause;
+      const retryAfter = this.#retryAfterMs(status, headers, quota, epochNow);
+      const retryAfterMs = retryAfter === undefined ? undefined : Math.min(retryAfter, maxPauseMs);
       const decision = decideRetry({ kind: 'status', status, retryAfterMs }, retryPolicy, this.#retryContext(now));
       const throttled = status === 429 || (status === 503 && retryAfterMs !== undefined);
       if (throttled) {
-        // The key is exhausted for everyone queued behind this request, retried or not.
-        const pauseMs = retryAfterMs ?? (decision.retry ? decision.delayMs : retryPolicy.backoff.baseMs);
-        (this.#ticket as Ticket).pauseKey(now + pauseMs);
+        // The key is exhausted for everyone queued behind this request, retried or not: for as
+        // long as the upstream said (unless told not to listen), else for the backoff.
+        const backoffMs = decision.retry ? decision.delayMs : retryPolicy.backoff.baseMs;
+        const pauseMs = retryPolicy.respectRetryAfter ? (retryAfterMs ?? backoffMs) : backoffMs;
+        ticket.pauseKey(now + pauseMs);
         deps.metrics.keyPauses.inc();
       }
       if (decision.retry) {
@@ -292,7 +321,8 @@ export class Exchange {
     if (attempt !== this.#current) return;
     this.#current = undefined;
     const ticket = this.#ticket as Ticket;
-    const { deps, retryPolicy } = this.upstream;
+    const { deps } = this.upstream;
+    const { retryPolicy } = this.upstream.settings;
 
     if (this.clientGone) {
       ticket.release('failed');
@@ -341,12 +371,11 @@ export class Exchange {
   }
 
   /** Retry-After in either form; failing that, a quota reset when the upstream says none is left. */
-  #retryAfterMs(status: number, headers: IncomingHttpHeaders): number | undefined {
-    const epochNow = this.upstream.deps.epochNow();
+  #retryAfterMs(status: number, headers: IncomingHttpHeaders, quota: QuotaInfo | undefined, epochNow: number): number | undefined {
     const retryAfter = parseRetryAfterMs(headerValue(headers, 'retry-after'), epochNow);
     if (retryAfter !== undefined || (status !== 429 && status !== 503)) return retryAfter;
-    const quota = parseQuotaHeaders((name) => headerValue(headers, name), epochNow);
-    return quota?.remaining === 0 ? quota.resetMs : undefined;
+    const reset = quota ?? parseQuotaHeaders((name) => headerValue(headers, name), epochNow);
+    return reset?.remaining === 0 ? reset.resetMs : undefined;
   }
 
   #scheduleRetry(decision: RetryPlan): void {

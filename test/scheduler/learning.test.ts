@@ -2,12 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { harness } from './helpers.js';
 
 describe('Scheduler: pacing learned from quota headers', () => {
-  it('lets one request through at a time until the upstream has said something', () => {
+  it('lets one request through at a time until the upstream has answered once', () => {
     const h = harness([{ learns: true }]);
-    for (const id of ['a', 'b', 'c']) h.request(id);
+    for (const id of ['a', 'b', 'c', 'd']) h.request(id);
     expect(h.granted()).toEqual(['a']);
-    h.grants[0]?.ticket.release('ok');
+    h.grants[0]?.ticket.release('ok'); // released without an answer (say the client left)
     expect(h.granted()).toEqual(['a', 'b']);
+    // b's answer carries no quota headers: nothing to wait for any more, c and d go at once.
+    h.grants[1]?.ticket.learn(undefined);
+    expect(h.granted()).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('spreads what remains over the time left once it knows', () => {
