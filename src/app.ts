@@ -31,8 +31,22 @@ export interface ListenAddresses {
   readonly admin: AddressInfo;
 }
 
+/** What a reload did, upstream by upstream. */
+export interface ReloadReport {
+  /** Applied in place: queues, tokens and pauses kept. */
+  readonly updated: readonly string[];
+  /** Their limits changed shape: a fresh upstream takes new requests, the old one drains. */
+  readonly replaced: readonly string[];
+  readonly added: readonly string[];
+  /** No longer routed; what was queued drains. */
+  readonly removed: readonly string[];
+  /** Changed sections a reload cannot apply (listen, admin, store): they need a restart. */
+  readonly needsRestart: readonly string[];
+}
+
 /** A built sluice: two fastify instances (client and admin listeners) over shared state. */
 export interface SluiceApp {
+  /** The configuration in force (after reloads). */
   readonly config: Config;
   readonly proxy: FastifyInstance;
   readonly admin: FastifyInstance;
@@ -49,6 +63,13 @@ export interface SluiceApp {
   shutdown(graceMs?: number): Promise<void>;
   /** Closes at once: queued requests get 503, listeners and connection pools close. */
   close(): Promise<void>;
+  /**
+   * Swaps to a new, validated configuration atomically. An upstream whose limits keep their shape
+   * is updated in place (queues, tokens and pauses kept; a changed rate applies from the next
+   * release; other settings from the next attempt); one whose limits changed shape is replaced and
+   * the old one drains; removed upstreams drain.
+   */
+  reload(config: Config): ReloadReport;
 }
 
 /** The redacted header paths of every log line (README, Operations). */
@@ -64,22 +85,35 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const timers = deps.timers ?? systemTimers(clock);
   const logger = deps.logger ?? pino({ level: config.log.level, redact: { paths: redactPaths(config), censor: '[redacted]' } });
   const registry = new Registry();
+  let current = config;
+  /** The routed upstreams; replaced in place by a reload. */
   const upstreams: Upstream[] = [];
+  /** Upstreams replaced or removed by a reload, draining; closed when their last request ends. */
+  const retiring = new Set<Upstream>();
+  const activeByUpstream = new Map<Upstream, number>();
   const metrics = createMetrics(registry, () => upstreams.map((u) => ({ name: u.name, snapshot: () => u.scheduler.snapshot() })));
   const store = deps.store ?? (await createStore(config.store, { clock, metrics: metrics.store, logger }));
-  for (const upstreamConfig of config.upstreams) {
-    upstreams.push(
-      new Upstream(upstreamConfig, {
-        clock,
-        timers,
-        epochNow: deps.epochNow ?? Date.now,
-        random: deps.random ?? Math.random,
-        metrics: metrics.forUpstream(upstreamConfig.name),
-        store,
-      }),
-    );
-  }
+  const newUpstream = (upstreamConfig: Config['upstreams'][number]): Upstream =>
+    new Upstream(upstreamConfig, {
+      clock,
+      timers,
+      epochNow: deps.epochNow ?? Date.now,
+      random: deps.random ?? Math.random,
+      metrics: metrics.forUpstream(upstreamConfig.name),
+      store,
+    });
+  for (const upstreamConfig of config.upstreams) upstreams.push(newUpstream(upstreamConfig));
   const router = new Router(upstreams);
+  const closeIfDrained = (upstream: Upstream): void => {
+    if (!retiring.has(upstream) || (activeByUpstream.get(upstream) ?? 0) > 0) return;
+    retiring.delete(upstream);
+    void upstream.close();
+  };
+  const retire = (upstream: Upstream): void => {
+    upstream.scheduler.drain();
+    retiring.add(upstream);
+    closeIfDrained(upstream);
+  };
   let state: 'running' | 'draining' | 'closed' = 'running';
   const active = new Set<Exchange>();
   const idleWaiters: (() => void)[] = [];
@@ -90,9 +124,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const observer: ExchangeObserver = {
     onStart(exchange) {
       active.add(exchange);
+      activeByUpstream.set(exchange.upstream, (activeByUpstream.get(exchange.upstream) ?? 0) + 1);
     },
     onFinish(exchange) {
       active.delete(exchange);
+      const left = (activeByUpstream.get(exchange.upstream) ?? 1) - 1;
+      if (left > 0) activeByUpstream.set(exchange.upstream, left);
+      else activeByUpstream.delete(exchange.upstream);
+      closeIfDrained(exchange.upstream);
       if (requestLogger.isLevelEnabled('info')) {
         const url = exchange.req.url ?? '/';
         const query = url.indexOf('?');
@@ -175,7 +214,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
 
   const closeAll = async (): Promise<void> => {
     state = 'closed';
-    for (const upstream of upstreams) upstream.scheduler.close();
+    for (const upstream of [...upstreams, ...retiring]) upstream.scheduler.close();
     for (const exchange of active) exchange.shutdown();
     const closing = Promise.all([proxy.close(), admin.close()]);
     // Connections opened but never used would hold close() until the client or headersTimeout
@@ -183,12 +222,14 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
     await whenIdle();
     proxy.server.closeAllConnections();
     await closing;
-    await Promise.all(upstreams.map((u) => u.close()));
+    await Promise.all([...upstreams, ...retiring].map((u) => u.close()));
     await store.close();
   };
 
   return {
-    config,
+    get config() {
+      return current;
+    },
     proxy,
     admin,
     upstreams,
@@ -201,7 +242,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
       await warmUpHttpClient(addresses.admin);
       return addresses;
     },
-    async shutdown(graceMs = config.shutdown.grace) {
+    async shutdown(graceMs = current.shutdown.grace) {
       if (state !== 'running') return;
       state = 'draining';
       for (const upstream of upstreams) upstream.scheduler.drain();
@@ -212,6 +253,35 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
       await closeAll();
     },
     close: closeAll,
+    reload(next) {
+      const needsRestart = (['listen', 'admin', 'store'] as const).filter((section) => JSON.stringify(next[section]) !== JSON.stringify(current[section]));
+      const updated: string[] = [];
+      const replaced: string[] = [];
+      const added: string[] = [];
+      const byName = new Map(upstreams.map((u) => [u.name, u]));
+      const nextUpstreams: Upstream[] = [];
+      for (const upstreamConfig of next.upstreams) {
+        const existing = byName.get(upstreamConfig.name);
+        byName.delete(upstreamConfig.name);
+        if (existing?.apply(upstreamConfig)) {
+          nextUpstreams.push(existing);
+          updated.push(existing.name);
+          continue;
+        }
+        if (existing) {
+          retire(existing);
+          replaced.push(existing.name);
+        } else added.push(upstreamConfig.name);
+        nextUpstreams.push(newUpstream(upstreamConfig));
+      }
+      for (const removed of byName.values()) retire(removed);
+      upstreams.splice(0, upstreams.length, ...nextUpstreams);
+      router.set(upstreams);
+      logger.level = next.log.level;
+      // What needs a restart stays as it was, so the configuration in force says what runs.
+      current = { ...next, listen: current.listen, admin: current.admin, store: current.store };
+      return { updated, replaced, added, removed: [...byName.keys()], needsRestart };
+    },
   };
 }
 

@@ -3,11 +3,14 @@
  * The sluice command. The only module that reads argv and the environment, handles signals and
  * calls process.exit. Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
  */
+import { watch } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { stringify } from 'yaml';
-import { buildApp, redactPaths } from './app.js';
+import { buildApp, redactPaths, type SluiceApp } from './app.js';
 import { ConfigError, loadConfigFile } from './config/load-config.js';
 import { quickConfig } from './config/quick-mode.js';
 import type { Config } from './config/schema.js';
@@ -32,6 +35,9 @@ Environment:
 Signals: SIGTERM/SIGINT drain at the allowed rate for shutdown.grace, then stop (a second one stops at once).
 Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
 `;
+
+/** Editors write a file in several steps; one reload after they settle. */
+const RELOAD_DEBOUNCE_MS = 200;
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -104,7 +110,14 @@ async function main(): Promise<void> {
     process.stdout.write(stringify(redactedForDisplay(config)));
     process.exit(EXIT_OK);
   }
-  await run(config);
+  await run(config, configPath);
+}
+
+/** The configuration file as loaded, with SLUICE_LOG_LEVEL applied; throws ConfigError. */
+async function loadWithOverrides(path: string): Promise<Config> {
+  const config = await loadConfigFile(path, process.env);
+  const level = process.env.SLUICE_LOG_LEVEL;
+  return level && LOG_LEVELS.has(level) ? { ...config, log: { level: level as Config['log']['level'] } } : config;
 }
 
 /** The normalized configuration with the values of `setHeaders` (often credentials) hidden. */
@@ -128,7 +141,7 @@ function createLogger(config: Config): Logger {
   return pino(options, pino.destination({ dest: 1, sync: false }));
 }
 
-async function run(config: Config): Promise<void> {
+async function run(config: Config, configPath: string | undefined): Promise<void> {
   const logger = createLogger(config);
   const exit = (code: number): never => {
     process.exitCode = code;
@@ -147,19 +160,8 @@ async function run(config: Config): Promise<void> {
   });
 
   const app = await buildApp(config, { logger });
-  try {
-    const addresses = await app.listen();
-    logger.info(
-      { version: version(), proxy: `${addresses.proxy.address}:${addresses.proxy.port}`, admin: `${addresses.admin.address}:${addresses.admin.port}`, upstreams: config.upstreams.map((u) => `${u.prefix} -> ${u.target}`) },
-      'sluice is listening',
-    );
-  } catch (err) {
-    logger.fatal({ err }, 'cannot listen');
-    await app.close().catch(() => undefined);
-    exit(EXIT_FAILURE);
-    return;
-  }
 
+  // Every signal handler is in place before sluice says it is listening.
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -168,7 +170,7 @@ async function run(config: Config): Promise<void> {
       return;
     }
     stopping = true;
-    logger.info({ signal, graceMs: config.shutdown.grace }, 'draining: queued requests keep being released until the grace period ends');
+    logger.info({ signal, graceMs: app.config.shutdown.grace }, 'draining: queued requests keep being released until the grace period ends');
     app.shutdown().then(
       () => {
         logger.info('stopped');
@@ -182,6 +184,59 @@ async function run(config: Config): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (configPath === undefined) process.on('SIGHUP', () => logger.warn('SIGHUP ignored: quick mode has no configuration file to reload'));
+  else await reloadOnChange(app, configPath, logger, () => stopping);
+
+  try {
+    const addresses = await app.listen();
+    logger.info(
+      { version: version(), proxy: `${addresses.proxy.address}:${addresses.proxy.port}`, admin: `${addresses.admin.address}:${addresses.admin.port}`, upstreams: config.upstreams.map((u) => `${u.prefix} -> ${u.target}`) },
+      'sluice is listening',
+    );
+  } catch (err) {
+    logger.fatal({ err }, 'cannot listen');
+    await app.close().catch(() => undefined);
+    exit(EXIT_FAILURE);
+  }
+}
+
+/**
+ * Hot reload on SIGHUP and on any change of the configuration file. An invalid file is logged with
+ * its problems and the running configuration stays. Reloads run one at a time.
+ */
+async function reloadOnChange(app: SluiceApp, configPath: string, logger: Logger, stopping: () => boolean): Promise<void> {
+  let lastText = await readFile(configPath, 'utf8').catch(() => '');
+  let reloading = Promise.resolve();
+  const reload = (reason: string): void => {
+    reloading = reloading.then(async () => {
+      if (stopping()) return;
+      const text = await readFile(configPath, 'utf8').catch(() => undefined);
+      if (text === undefined) return logger.error({ file: configPath, reason }, 'configuration not reloaded: the file cannot be read; the running configuration stays');
+      if (reason !== 'SIGHUP' && text === lastText) return; // touched, not changed
+      lastText = text;
+      try {
+        const report = app.reload(await loadWithOverrides(configPath));
+        logger.info({ reason, ...report }, 'configuration reloaded');
+        if (report.needsRestart.length > 0) logger.warn({ sections: report.needsRestart }, 'these sections changed but only apply after a restart');
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        logger.error({ reason, problems: err.problems }, 'configuration not reloaded: the file has problems; the running configuration stays');
+      }
+    });
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  // The directory, not the file: editors and Kubernetes ConfigMaps replace the file (a rename or
+  // a symlink swap), which a watch on the file itself would stop seeing.
+  let debounce: NodeJS.Timeout | undefined;
+  try {
+    watch(dirname(resolve(configPath)), { persistent: false }, () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => reload('file changed'), RELOAD_DEBOUNCE_MS);
+      debounce.unref();
+    });
+  } catch (err) {
+    logger.warn({ err, file: configPath }, 'cannot watch the configuration file: reload with SIGHUP');
+  }
 }
 
 main().catch((err: unknown) => {

@@ -2,9 +2,14 @@ import type { Upstream } from '../upstream/upstream.js';
 
 /** Finds the upstream whose prefix is the longest match of a request URL. */
 export class Router {
-  readonly #upstreams: readonly Upstream[];
+  #upstreams: readonly Upstream[] = [];
 
   constructor(upstreams: readonly Upstream[]) {
+    this.set(upstreams);
+  }
+
+  /** Routes to these upstreams from now on (a reload), by their current prefixes. */
+  set(upstreams: readonly Upstream[]): void {
     this.#upstreams = [...upstreams].sort((a, b) => b.settings.prefix.length - a.settings.prefix.length);
   }
 
