@@ -5,6 +5,7 @@ import type { KeySource } from '../core/key-template.js';
 import { unsafePathReason } from '../core/safe-path.js';
 import { parseDurationMs } from '../core/units.js';
 import { Exchange, type ExchangeObserver } from '../upstream/exchange.js';
+import type { Priority } from '../scheduler/ticket-queue.js';
 import type { UpstreamSettings } from '../upstream/upstream.js';
 import { sendProblem } from './problems.js';
 import { prepareBody, type BodyResult } from './request-body.js';
@@ -18,6 +19,9 @@ export interface ProxyPluginOptions {
   /** False once draining: new requests get 503 SLUICE_SHUTTING_DOWN. */
   readonly accepting: () => boolean;
 }
+
+/** Values of the priority header; anything else is normal. */
+const PRIORITIES: Readonly<Record<string, Priority>> = { high: 0, normal: 1, low: 2 };
 
 /** Keys longer than this are replaced by their hash, so a huge header cannot make a huge key. */
 const MAX_KEY_LENGTH = 256;
@@ -56,6 +60,8 @@ export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): 
         return sendProblem(res, 'SLUICE_BAD_REQUEST', `${queue.maxWaitHeader as string} must be a duration such as 2s or 500ms`, { close: hasBody(req) });
       }
     }
+    const priorityHeader = settings.config.priority === undefined ? undefined : req.headers[settings.config.priority.header];
+    const priority = typeof priorityHeader === 'string' ? PRIORITIES[priorityHeader.trim().toLowerCase()] : undefined;
     const body = prepareBody(req, { limitBytes: options.bodyLimitBytes, bufferBytes: retry.maxBodySize });
     const exchange = new Exchange({
       upstream,
@@ -65,6 +71,7 @@ export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): 
       keys: keysOf(settings, req, rest),
       dropContentLength: body instanceof Promise || body.kind !== 'stream',
       clientMaxWaitMs,
+      priority,
       observer: options.observer,
     });
     if (!options.accepting()) {

@@ -1,12 +1,12 @@
-import { LinkedList, type ListNode } from '../core/linked-list.js';
+import type { ListNode } from '../core/linked-list.js';
 import type { BucketHandle } from '../store/bucket-store.js';
 import type { Gate } from './gate.js';
 import type { TimerHandle } from './ports.js';
-import type { Ticket } from './ticket.js';
+import type { TicketQueue } from './ticket-queue.js';
 
 /**
  * The queue of one key: the tickets of every request that falls under the same gates, in arrival
- * order (retries first). A lane exists only while it holds tickets. At any moment it is either in
+ * order within each priority (retries first). A lane exists only while it holds tickets. At any moment it is either in
  * the scheduler's run queue, in the waiting list of the one gate that blocks its head, or nowhere
  * (being evaluated).
  */
@@ -20,7 +20,7 @@ export class Lane implements ListNode<Lane> {
   /** The gates that have a bucket, and their buckets, in the same order. */
   readonly bucketGates: readonly Gate[];
   readonly buckets: readonly BucketHandle[];
-  readonly tickets = new LinkedList<Ticket>();
+  readonly tickets: TicketQueue;
   /**
    * Since when the head has been at the head with its slots available (an event time: arrival, the
    * previous release, a slot freed). A grant is accounted at max(wakeAt, pauses, the buckets' due
@@ -35,8 +35,9 @@ export class Lane implements ListNode<Lane> {
   expiryTimer: TimerHandle | undefined;
   expiryAt = Number.POSITIVE_INFINITY;
 
-  constructor(key: string, gates: readonly Gate[]) {
+  constructor(key: string, gates: readonly Gate[], tickets: TicketQueue) {
     this.key = key;
+    this.tickets = tickets;
     this.gates = gates;
     this.bucketGates = gates.filter((g) => g.bucket !== undefined);
     this.buckets = this.bucketGates.map((g) => g.bucket as BucketHandle);

@@ -8,6 +8,7 @@ import { GateRate, UNBOUNDED_RATE_PER_SEC } from './gate-rate.js';
 import { Lane } from './lane.js';
 import type { Clock, Timers } from './ports.js';
 import { Ticket, type Refusal, type ReleaseOutcome, type TicketCallbacks, type TicketOwner } from './ticket.js';
+import { TicketQueue, type Priority } from './ticket-queue.js';
 
 /**
  * How late an attempt may be written after its release before the buckets re-base on the write
@@ -49,6 +50,8 @@ export interface SchedulerOptions {
   readonly name: string;
   /** The longest pause or pacing period believed from quota headers (`pacing.maxPause`). */
   readonly maxLearnedPauseMs?: number;
+  /** Priorities are on: a waiter rises one level per this many ms waited (`priority.aging`). */
+  readonly priorityAgingMs?: number | undefined;
 }
 
 export interface AcquireRequest extends TicketCallbacks {
@@ -66,6 +69,8 @@ export interface AcquireRequest extends TicketCallbacks {
    * the queue bounds, and is still accepted while draining.
    */
   readonly retry?: boolean;
+  /** 0 high, 1 normal (the default), 2 low; ignored unless priorities are on. */
+  readonly priority?: Priority;
 }
 
 export interface RuleSnapshot {
@@ -196,10 +201,11 @@ export class Scheduler implements TicketOwner {
       }
     }
     const deadline = request.deadline + Math.max(DEADLINE_SLACK_MIN_MS, (request.deadline - now) * DEADLINE_SLACK_FRACTION);
-    const ticket = new Ticket({ owner: this, gates, laneKey, enqueuedAt: now, deadline, callbacks: request });
+    const priority: Priority = this.#options.priorityAgingMs === undefined ? 1 : (request.priority ?? 1);
+    const ticket = new Ticket({ owner: this, gates, laneKey, enqueuedAt: now, deadline, priority, callbacks: request });
     for (const gate of gates) this.#retain(gate);
     if (!lane) {
-      lane = new Lane(laneKey, gates);
+      lane = new Lane(laneKey, gates, new TicketQueue(this.#clock, this.#options.priorityAgingMs));
       this.#lanes.set(laneKey, lane);
     }
     this.#enqueue(lane, ticket, request.retry === true, now);
@@ -261,7 +267,7 @@ export class Scheduler implements TicketOwner {
   close(): void {
     this.#state = 'closed';
     for (const lane of [...this.#lanes.values()]) {
-      for (let head = lane.tickets.first; head; head = lane.tickets.first) {
+      for (let head = lane.tickets.firstDeadline; head; head = lane.tickets.firstDeadline) {
         this.#refuse(head, { code: 'SLUICE_SHUTTING_DOWN', retryAfterMs: 0 });
       }
     }
@@ -447,11 +453,10 @@ export class Scheduler implements TicketOwner {
   /** Grants the head of `lane`, or parks the lane on the gate that blocks it. */
   #evaluate(lane: Lane): void {
     const now = this.#clock.now();
-    let head = lane.tickets.first;
-    while (head && head.deadline <= now) {
-      this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now) });
-      head = lane.tickets.first;
+    for (let expired = lane.tickets.firstDeadline; expired && expired.deadline <= now; expired = lane.tickets.firstDeadline) {
+      this.#refuse(expired, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now) });
     }
+    const head = lane.tickets.first;
     if (!head) return this.#retireLane(lane);
 
     // What this process knows blocks the head: pauses, slots, releases not yet written, and tokens
@@ -599,7 +604,7 @@ export class Scheduler implements TicketOwner {
 
   /** Arms the lane's backstop for its head's deadline (lazily: a later head re-arms on expiry). */
   #armExpiry(lane: Lane): void {
-    const head = lane.tickets.first;
+    const head = lane.tickets.firstDeadline;
     if (!head || head.deadline === Number.POSITIVE_INFINITY) return;
     if (lane.expiryTimer !== undefined) {
       if (lane.expiryAt <= head.deadline) return;
@@ -610,7 +615,7 @@ export class Scheduler implements TicketOwner {
       lane.expiryTimer = undefined;
       lane.expiryAt = Number.POSITIVE_INFINITY;
       const now = this.#clock.now();
-      for (let head = lane.tickets.first; head && head.deadline <= now; head = lane.tickets.first) {
+      for (let head = lane.tickets.firstDeadline; head && head.deadline <= now; head = lane.tickets.firstDeadline) {
         this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now) });
       }
       if (lane.tickets.size > 0) this.#armExpiry(lane);

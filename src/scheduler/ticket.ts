@@ -3,6 +3,7 @@ import type { QuotaInfo } from '../core/ratelimit-headers.js';
 import type { BucketHandle } from '../store/bucket-store.js';
 import type { Gate } from './gate.js';
 import type { Lane } from './lane.js';
+import type { Priority } from './ticket-queue.js';
 
 /**
  * How a granted ticket ended, fed back to the scheduler (the Netflix concurrency-limits Listener
@@ -56,11 +57,13 @@ export class Ticket implements ListNode<Ticket> {
   readonly enqueuedAt: number;
   /** Clock instant by which the ticket must be granted, or it is refused. */
   readonly deadline: number;
+  readonly priority: Priority;
   readonly callbacks: TicketCallbacks;
   readonly #owner: TicketOwner;
 
-  constructor(options: { owner: TicketOwner; gates: readonly Gate[]; laneKey: string; enqueuedAt: number; deadline: number; callbacks: TicketCallbacks }) {
+  constructor(options: { owner: TicketOwner; gates: readonly Gate[]; laneKey: string; enqueuedAt: number; deadline: number; priority: Priority; callbacks: TicketCallbacks }) {
     this.#owner = options.owner;
+    this.priority = options.priority;
     this.gates = options.gates;
     this.laneKey = options.laneKey;
     this.enqueuedAt = options.enqueuedAt;

@@ -9,6 +9,7 @@ import { sendProblem, type ProblemCode } from '../http/problems.js';
 import type { RequestOutcome } from '../metrics/metrics.js';
 import type { TimerHandle } from '../scheduler/ports.js';
 import { Ticket, type Refusal } from '../scheduler/ticket.js';
+import type { Priority } from '../scheduler/ticket-queue.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import type { Upstream, UpstreamSettings } from './upstream.js';
 
@@ -106,6 +107,7 @@ export class Exchange {
   /** The longest the request may wait queued (queue.maxWait, or less when the client asked). */
   readonly maxWaitMs: number;
   readonly #dropContentLength: boolean;
+  readonly #priority: Priority | undefined;
   /** The forwarded headers, and the settings they were built for (rebuilt after a reload). */
   #headers: string[] = [];
   #headersFor: UpstreamSettings | undefined;
@@ -138,6 +140,8 @@ export class Exchange {
     dropContentLength: boolean;
     /** The client's own limit on its queue wait (Sluice-Max-Wait), if it sent one. */
     clientMaxWaitMs?: number | undefined;
+    /** The request's priority within its key (when priorities are on). */
+    priority?: Priority | undefined;
     observer: ExchangeObserver;
   }) {
     this.upstream = options.upstream;
@@ -147,6 +151,7 @@ export class Exchange {
     this.rest = options.rest;
     this.keys = options.keys;
     this.#dropContentLength = options.dropContentLength;
+    this.#priority = options.priority;
     this.#observer = options.observer;
     this.startedAt = this.upstream.deps.clock.now();
     const { queue, timeout, retry } = this.upstream.config;
@@ -185,7 +190,7 @@ export class Exchange {
   #admit(): void {
     const retry = this.attempts > 0;
     const deadline = retry ? this.#budgetEnd - this.upstream.config.timeout : this.startedAt + this.maxWaitMs;
-    const result = this.upstream.scheduler.acquire({ keys: this.keys, deadline, retry, onGrant: this.#onGrant, onRefuse: this.#onRefuse });
+    const result = this.upstream.scheduler.acquire({ keys: this.keys, deadline, retry, priority: this.#priority, onGrant: this.#onGrant, onRefuse: this.#onRefuse });
     if (result instanceof Ticket) {
       if (result.state === 'queued') this.#ticket = result;
     } else this.#onRefuse(result);

@@ -161,6 +161,7 @@ function schedulerLimits(config: UpstreamConfig) {
     maxIdleKeys: config.keys.maxIdle,
     marginFraction: config.pacing.margin,
     maxLearnedPauseMs: config.pacing.maxPause,
+    priorityAgingMs: config.priority?.aging,
   };
 }
 

@@ -48,11 +48,12 @@ export function harness(ruleInputs: RuleInput[], options: Partial<Omit<Scheduler
    * Queues a request under `keys`; returns the ticket or the immediate refusal. A grant is written
    * to the upstream at once (a warm connection), unless `written: false`.
    */
-  function request(id: string, keys: string[] = [], extra: { deadline?: number; retry?: boolean; written?: boolean } = {}): Ticket | Refusal {
+  function request(id: string, keys: string[] = [], extra: { deadline?: number; retry?: boolean; written?: boolean; priority?: 0 | 1 | 2 } = {}): Ticket | Refusal {
     return scheduler.acquire({
       keys,
       deadline: extra.deadline ?? Number.POSITIVE_INFINITY,
       retry: extra.retry,
+      priority: extra.priority,
       onGrant: (ticket) => {
         grants.push({ id, at: clock.now(), ticket });
         if (extra.written !== false) ticket.sent();
