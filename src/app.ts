@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -101,6 +102,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
       random: deps.random ?? Math.random,
       metrics: metrics.forUpstream(upstreamConfig.name),
       store,
+      logger: logger.child({ upstream: upstreamConfig.name }),
     });
   for (const upstreamConfig of config.upstreams) upstreams.push(newUpstream(upstreamConfig));
   const router = new Router(upstreams);
@@ -204,7 +206,15 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
           inFlight: snapshot.inFlight,
           keys: snapshot.keys,
           limits: snapshot.rules.map((rule) => ({ ...rule, gate: rule.keyed ? undefined : u.scheduler.gateSnapshot(rule.index) })),
-          busiestKeys: u.scheduler.busiestLanes(20),
+          busiestKeys: u.scheduler.busiestLanes(20).map((lane) => ({
+            keys: current.admin.redactKeys ? lane.keys.map(hashKey) : lane.keys,
+            queued: lane.queued,
+            // Each keyed rule's bucket, slots and pause for this key.
+            limits: snapshot.rules.flatMap((rule) => {
+              const gate = rule.keyed ? u.scheduler.gateSnapshot(rule.index, lane.keys[rule.index] ?? '') : undefined;
+              return gate ? [{ rule: rule.index, tokens: gate.tokens, inFlight: gate.inFlight, pausedForMs: gate.pausedForMs }] : [];
+            }),
+          })),
         };
       }),
     }),
@@ -283,6 +293,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
       return { updated, replaced, added, removed: [...byName.keys()], needsRestart };
     },
   };
+}
+
+/** A key as /state shows it with `admin.redactKeys`: stable, not reversible. */
+function hashKey(key: string): string {
+  return key === '' ? '' : `sha256:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
 /**

@@ -60,6 +60,22 @@ export function sendProblem(res: ServerResponse, code: ProblemCode, detail: stri
   res.end(body);
 }
 
+/**
+ * The IETF draft's RateLimit fields (draft-ietf-httpapi-ratelimit-headers) for one of sluice's own
+ * 429s, so a well-behaved client can slow itself down: `RateLimit-Policy` gives the key's rate as a
+ * quota per window (a window of 1 s, 1 min, 1 h or 1 day, the first that holds at least 10, for
+ * precision), `RateLimit` says nothing is left until `t` seconds.
+ */
+export function rateLimitFields(policyName: string, retryAfterMs: number, ratePerSec: number | undefined): Record<string, string> {
+  const name = JSON.stringify(policyName);
+  const fields: Record<string, string> = { ratelimit: `${name};r=0;t=${retryAfterSeconds(retryAfterMs)}` };
+  if (ratePerSec !== undefined && ratePerSec > 0 && Number.isFinite(ratePerSec)) {
+    const windowSec = [1, 60, 3600, 86_400].find((w) => ratePerSec * w >= 10) ?? 86_400;
+    fields['ratelimit-policy'] = `${name};q=${Math.max(1, Math.floor(ratePerSec * windowSec))};w=${windowSec}`;
+  }
+  return fields;
+}
+
 /** `Retry-After` in whole seconds: rounded up, never 0 (a client reading 0 would retry at once). */
 export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));

@@ -126,6 +126,13 @@ export interface SchedulerSnapshot {
  */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** The rate of the tightest bucket that binds among `gates`, if any does. */
+function keyRate(gates: readonly Gate[]): number | undefined {
+  let rate: number | undefined;
+  for (const gate of gates) if (gate.paced() && gate.rate && (rate === undefined || gate.rate.ratePerSec < rate)) rate = gate.rate.ratePerSec;
+  return rate;
+}
+
 function isTakeResult(value: unknown): value is TakeResult {
   return typeof value === 'object' && value !== null && 'granted' in value;
 }
@@ -191,12 +198,12 @@ export class Scheduler implements TicketOwner {
     if (!request.retry) {
       const depth = lane?.tickets.size ?? 0;
       if (this.#queued >= this.#options.maxQueued || depth >= this.#options.maxQueuedPerKey) {
-        return { code: 'SLUICE_QUEUE_FULL', retryAfterMs: this.#predictWaitMs(gates, depth, now) };
+        return { code: 'SLUICE_QUEUE_FULL', retryAfterMs: this.#predictWaitMs(gates, depth, now), keyRatePerSec: keyRate(gates) };
       }
       if (depth > 0 || !this.#canServeNow(gates, now)) {
         const waitMs = this.#predictWaitMs(gates, depth, now);
         if (now + waitMs > request.deadline) {
-          return { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: waitMs - Math.max(0, request.deadline - now) };
+          return { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: waitMs - Math.max(0, request.deadline - now), keyRatePerSec: keyRate(gates) };
         }
       }
     }
@@ -454,7 +461,7 @@ export class Scheduler implements TicketOwner {
   #evaluate(lane: Lane): void {
     const now = this.#clock.now();
     for (let expired = lane.tickets.firstDeadline; expired && expired.deadline <= now; expired = lane.tickets.firstDeadline) {
-      this.#refuse(expired, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now) });
+      this.#refuse(expired, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now), keyRatePerSec: keyRate(lane.gates) });
     }
     const head = lane.tickets.first;
     if (!head) return this.#retireLane(lane);
@@ -548,7 +555,7 @@ export class Scheduler implements TicketOwner {
   #park(lane: Lane, gate: Gate, blockedOn: 'time' | 'slot', now: number, readyAt = now): void {
     if (blockedOn === 'time') {
       for (let head = lane.tickets.first; head && head.deadline < readyAt; head = lane.tickets.first) {
-        this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: readyAt - now });
+        this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: readyAt - now, keyRatePerSec: keyRate(lane.gates) });
       }
       if (lane.tickets.size === 0) return this.#retireLane(lane);
       this.#armGate(gate, readyAt);
@@ -616,7 +623,7 @@ export class Scheduler implements TicketOwner {
       lane.expiryAt = Number.POSITIVE_INFINITY;
       const now = this.#clock.now();
       for (let head = lane.tickets.firstDeadline; head && head.deadline <= now; head = lane.tickets.firstDeadline) {
-        this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now) });
+        this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: this.#predictWaitMs(lane.gates, 0, now), keyRatePerSec: keyRate(lane.gates) });
       }
       if (lane.tickets.size > 0) this.#armExpiry(lane);
       this.#pump();

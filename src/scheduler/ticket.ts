@@ -18,6 +18,8 @@ export type TicketState = 'queued' | 'granted' | 'released' | 'cancelled' | 'ref
 export interface Refusal {
   readonly code: 'SLUICE_QUEUE_FULL' | 'SLUICE_QUEUE_TIMEOUT' | 'SLUICE_SHUTTING_DOWN' | 'SLUICE_STORE_UNAVAILABLE';
   readonly retryAfterMs: number;
+  /** The rate the key is released at (its tightest bucket), when one binds: for RateLimit-Policy. */
+  readonly keyRatePerSec?: number | undefined;
 }
 
 /** What a ticket needs from the scheduler that issued it. */

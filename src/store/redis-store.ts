@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Clock } from '../scheduler/ports.js';
 import { StoreUnavailableError, type BucketHandle, type BucketSpec, type BucketStore, type TakeResult } from './bucket-store.js';
@@ -90,29 +90,58 @@ export const LATE_BOOKING_WINDOW_MS = 1000;
 const MAX_LATE_CREDIT_MS = 2;
 
 /**
+ * A grant not yet written to the upstream holds the bucket for every replica, as an unwritten
+ * release holds its gate in one process (WRITE_HOLD_LIMIT_MS in src/scheduler/gate.ts, the same
+ * limit): a replica that stalls between its grant and its write (a GC pause, a CPU quota, a new
+ * connection) would otherwise send its request together with the next replica's, and a strict
+ * upstream window counts one too many. A grant is recorded in the bucket's hash (`w:<id>`) and
+ * removed by the replica's write notice (`usedAt`) or refund; a grant older than
+ * PENDING_GRACE_MS (plus twice the round trip) and younger than this blocks other takes, which
+ * then ask again shortly. Normally the notice arrives first and nothing ever waits.
+ */
+export const PENDING_HOLD_MS = 1000;
+const PENDING_GRACE_MS = 5;
+
+/**
  * KEYS: one hash per bucket. ARGV[1]: how long ago (ms) the release was due, so a late timer does not
- * shift later releases (at most LATE_BOOKING_WINDOW_MS); then per bucket its interval (ms per token)
- * and burst.
+ * shift later releases (at most LATE_BOOKING_WINDOW_MS); ARGV[2]: this take's grant id,
+ * `<store instance>.<sequence>` (the store's own unwritten grants are the scheduler's to hold, by
+ * its gates); ARGV[3]: how old (ms) another replica's unwritten grant must be to hold the bucket;
+ * then per bucket its interval (ms per token) and burst.
  * Returns { granted (1/0), granted ? ms since the tokens were booked : ms to wait, blocker index
  * (0-based), then per bucket `t - now` and `p - now` ("" for none) after the take }.
  */
 const TAKE_LUA = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local window = ${LATE_BOOKING_WINDOW_MS}
+local hold = ${PENDING_HOLD_MS}
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 local due = now - math.min(tonumber(ARGV[1]), window)
+local grant = 'w:' .. ARGV[2]
+local mine = string.match(grant, '^(w:[^.]*%.)')
+local grace = tonumber(ARGV[3])
 local n = #KEYS
 local tats, pauses, intervals = {}, {}, {}
 local ready, blocker = -math.huge, 1
 for i = 1, n do
-  local state = redis.call('HMGET', KEYS[i], 't', 'p')
-  local interval = tonumber(ARGV[2 * i])
-  local burst = tonumber(ARGV[2 * i + 1])
-  local tat = tonumber(state[1]) or -math.huge
-  local pause = tonumber(state[2]) or -math.huge
+  local state = redis.call('HGETALL', KEYS[i])
+  local interval = tonumber(ARGV[2 * i + 2])
+  local burst = tonumber(ARGV[2 * i + 3])
+  local tat, pause, pending = -math.huge, -math.huge, math.huge
+  for j = 1, #state, 2 do
+    local field, value = state[j], tonumber(state[j + 1])
+    if field == 't' then tat = value
+    elseif field == 'p' then pause = value
+    elseif value <= now - hold then redis.call('HDEL', KEYS[i], field)
+    elseif value < pending and string.sub(field, 1, #mine) ~= mine then pending = value end
+  end
   tats[i], pauses[i], intervals[i] = tat, pause, interval
   local available = math.max(tat - (burst - 1) * interval, pause)
+  if pending < now - grace then
+    -- Another replica has not written its grant yet: ask again shortly (or when it is forgotten).
+    available = math.max(available, math.min(now + math.max(1, math.min(5, interval / 4)), pending + hold))
+  end
   if available > ready then ready, blocker = available, i end
 end
 local granted = ready <= now
@@ -122,7 +151,7 @@ if granted then
   for i = 1, n do
     local tat = math.max(tats[i], booked) + intervals[i]
     tats[i] = tat
-    redis.call('HSET', KEYS[i], 't', string.format('%.3f', tat))
+    redis.call('HSET', KEYS[i], 't', string.format('%.3f', tat), grant, string.format('%.3f', now))
     redis.call('PEXPIRE', KEYS[i], math.ceil(math.max(tat, pauses[i]) - now + window))
   end
   answer = { 1, string.format('%.3f', now - booked), blocker - 1 }
@@ -136,31 +165,40 @@ end
 return answer
 `;
 
-/** KEYS: buckets. ARGV: per bucket its interval. Gives one token back to each bucket that still exists. */
+/**
+ * KEYS: buckets. ARGV[1]: the grant id ('' for none), then per bucket its interval. Gives one token
+ * back to each bucket that still exists, and forgets the grant.
+ */
 const REFUND_LUA = `
 for i = 1, #KEYS do
   local tat = tonumber(redis.call('HGET', KEYS[i], 't'))
-  if tat then redis.call('HSET', KEYS[i], 't', string.format('%.3f', tat - tonumber(ARGV[i]))) end
+  if tat then redis.call('HSET', KEYS[i], 't', string.format('%.3f', tat - tonumber(ARGV[i + 1]))) end
+  if ARGV[1] ~= '' then redis.call('HDEL', KEYS[i], 'w:' .. ARGV[1]) end
 end
 return 1
 `;
 
 /**
- * KEYS: buckets. ARGV[1]: ms since the write, ARGV[2]: tolerance ms, then per bucket its interval.
- * No bucket holds more than if its token had been taken at the write (TokenBucket#usedAt).
+ * The write notice. KEYS: buckets. ARGV[1]: the grant id ('' for none), ARGV[2]: ms since the write,
+ * ARGV[3]: tolerance ms, ARGV[4]: 1 when the write was late, then per bucket its interval. Forgets the
+ * grant; after a late write, no bucket holds more than if its token had been taken at the write
+ * (TokenBucket#usedAt).
  */
 const USED_AT_LUA = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local window = ${LATE_BOOKING_WINDOW_MS}
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local written = now - tonumber(ARGV[1])
+local written = now - tonumber(ARGV[2])
 for i = 1, #KEYS do
-  local state = redis.call('HMGET', KEYS[i], 't', 'p')
-  local floor = written - tonumber(ARGV[2]) + tonumber(ARGV[2 + i])
-  if floor > (tonumber(state[1]) or -math.huge) then
-    redis.call('HSET', KEYS[i], 't', string.format('%.3f', floor))
-    redis.call('PEXPIRE', KEYS[i], math.max(1, math.ceil(math.max(floor, tonumber(state[2]) or -math.huge) - now + window)))
+  if ARGV[1] ~= '' then redis.call('HDEL', KEYS[i], 'w:' .. ARGV[1]) end
+  if ARGV[4] == '1' then
+    local state = redis.call('HMGET', KEYS[i], 't', 'p')
+    local floor = written - tonumber(ARGV[3]) + tonumber(ARGV[4 + i])
+    if floor > (tonumber(state[1]) or -math.huge) then
+      redis.call('HSET', KEYS[i], 't', string.format('%.3f', floor))
+      redis.call('PEXPIRE', KEYS[i], math.max(1, math.ceil(math.max(floor, tonumber(state[2]) or -math.huge) - now + window)))
+    end
   end
 end
 return 1
@@ -219,6 +257,8 @@ export class RedisBucket implements BucketHandle {
   pausedUntil = Number.NEGATIVE_INFINITY;
   /** When the last grant's answer arrived (caller's clock): a write later than this is late. */
   grantArrivedAt = Number.NEGATIVE_INFINITY;
+  /** The id of this process's grant not yet written (or refunded), which holds the bucket in Redis. */
+  pendingGrant: string | undefined;
   #fallback: MemoryBucket | undefined;
   readonly #store: RedisBucketStore;
 
@@ -302,6 +342,11 @@ export class RedisBucketStore implements BucketStore {
   #closed = false;
   #probeTimer: NodeJS.Timeout | undefined;
   #probeDelayMs: number;
+  /** Grant ids: this store's random prefix and a sequence number. */
+  readonly #instance = randomBytes(6).toString('base64url');
+  #grantSeq = 0;
+  /** Round trip of a take, smoothed (ms). */
+  #roundTripMs = 1;
   /** Errors since the store was created, by operation. */
   readonly errors = new Map<RedisOperation, number>();
 
@@ -377,12 +422,17 @@ export class RedisBucketStore implements BucketStore {
     }
     const due = predicted <= now && predicted >= now - creditMs ? Math.min(at, predicted) : at;
     args.push(Number.isFinite(now - due) ? Math.max(0, now - due) : 0);
+    const grant = `${this.#instance}.${++this.#grantSeq}`;
+    args.push(grant, PENDING_GRACE_MS + 2 * this.#roundTripMs);
     for (const bucket of buckets) args.push(bucket.intervalMs, bucket.burst);
     return this.#commands.sluiceTake(buckets.length, ...args).then(
       (reply) => {
         const arrivedAt = this.#clock.now();
+        this.#roundTripMs += (Math.min(arrivedAt - now, 50) - this.#roundTripMs) / 8;
         this.#observer.takeDuration?.((arrivedAt - now) / 1000);
-        return this.#settle(buckets, reply, now, arrivedAt);
+        const result = this.#settle(buckets, reply, now, arrivedAt);
+        if (result.granted) for (const bucket of buckets) bucket.pendingGrant = grant;
+        return result;
       },
       (err: unknown) => {
         this.#failed('take', err);
@@ -396,22 +446,29 @@ export class RedisBucketStore implements BucketStore {
   refund(handles: readonly BucketHandle[]): void {
     const buckets = handles as unknown as readonly RedisBucket[];
     if (!this.#healthy) return this.#local.refund(buckets.map((b) => b.fallback));
+    const grant = takePendingGrant(buckets);
     for (const bucket of buckets) bucket.tat -= bucket.intervalMs;
-    this.#send('refund', this.#commands.sluiceRefund(buckets.length, ...buckets.map((b) => b.key), ...buckets.map((b) => b.intervalMs)));
+    this.#send('refund', this.#commands.sluiceRefund(buckets.length, ...buckets.map((b) => b.key), grant, ...buckets.map((b) => b.intervalMs)));
   }
 
   /**
-   * Sent to Redis only when the write came more than `toleranceMs` after the grant's answer (a new
-   * connection, a cold parser); an on-time write changes nothing there. Fire-and-forget: a lost
-   * `usedAt` leaves the bucket as it was booked, one interval of spacing at most.
+   * The write notice: releases the grant's hold on the buckets (PENDING_HOLD_MS), and, when the
+   * write came more than `toleranceMs` after the grant's answer (a new connection, a cold parser),
+   * re-bases the buckets on it. Fire-and-forget, so the grant path stays one round trip: a lost
+   * notice holds the bucket PENDING_HOLD_MS at most.
    */
   usedAt(handles: readonly BucketHandle[], at: number, toleranceMs: number): void {
     const buckets = handles as unknown as readonly RedisBucket[];
     if (!this.#healthy) return this.#local.usedAt(buckets.map((b) => b.fallback), at, toleranceMs);
-    if (!buckets.some((b) => at - toleranceMs > b.grantArrivedAt)) return;
-    for (const bucket of buckets) bucket.tat = Math.max(bucket.tat, at - toleranceMs + bucket.intervalMs);
+    const late = buckets.some((b) => at - toleranceMs > b.grantArrivedAt);
+    const grant = takePendingGrant(buckets);
+    if (!late && grant === '') return;
+    if (late) for (const bucket of buckets) bucket.tat = Math.max(bucket.tat, at - toleranceMs + bucket.intervalMs);
     const sinceMs = Math.max(0, this.#clock.now() - at);
-    this.#send('used_at', this.#commands.sluiceUsedAt(buckets.length, ...buckets.map((b) => b.key), sinceMs, toleranceMs, ...buckets.map((b) => b.intervalMs)));
+    this.#send(
+      'used_at',
+      this.#commands.sluiceUsedAt(buckets.length, ...buckets.map((b) => b.key), grant, sinceMs, toleranceMs, late ? 1 : 0, ...buckets.map((b) => b.intervalMs)),
+    );
   }
 
   /** Pauses the buckets in Redis (every replica sees it on its next take) and in the local hints. */
@@ -514,4 +571,14 @@ export class RedisBucketStore implements BucketStore {
     }, delayMs);
     this.#probeTimer.unref();
   }
+}
+
+/** The grant these buckets still hold ('' for none), forgotten locally: its notice is being sent. */
+function takePendingGrant(buckets: readonly RedisBucket[]): string {
+  let grant = '';
+  for (const bucket of buckets) {
+    if (bucket.pendingGrant !== undefined) grant = bucket.pendingGrant;
+    bucket.pendingGrant = undefined;
+  }
+  return grant;
 }

@@ -5,12 +5,12 @@ import { parseQuotaHeaders, type QuotaInfo } from '../core/ratelimit-headers.js'
 import { parseRetryAfterMs } from '../core/retry-after.js';
 import { decideRetry, type AttemptOutcome, type RetryPlan } from '../core/retry-policy.js';
 import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
-import { sendProblem, type ProblemCode } from '../http/problems.js';
+import { PROBLEMS, rateLimitFields, sendProblem, type ProblemCode } from '../http/problems.js';
 import type { RequestOutcome } from '../metrics/metrics.js';
 import type { TimerHandle } from '../scheduler/ports.js';
 import { Ticket, type Refusal } from '../scheduler/ticket.js';
 import type { Priority } from '../scheduler/ticket-queue.js';
-import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
+import { forwardRequestHeaders, forwardResponseHeaders, headersForLog } from './headers.js';
 import type { Upstream, UpstreamSettings } from './upstream.js';
 
 /** What the exchange reports when it ends (one log line, the drain bookkeeping). */
@@ -171,8 +171,8 @@ export class Exchange {
   }
 
   /** Answers with one of sluice's own problems and ends the exchange. */
-  refuse(code: ProblemCode, detail: string, outcome: RequestOutcome, retryAfterMs?: number, close = false): void {
-    sendProblem(this.res, code, detail, { retryAfterMs, close });
+  refuse(code: ProblemCode, detail: string, outcome: RequestOutcome, retryAfterMs?: number, close = false, headers?: Record<string, string>): void {
+    sendProblem(this.res, code, detail, { retryAfterMs, close, headers });
     this.status = this.res.statusCode;
     this.#finish(outcome);
   }
@@ -208,14 +208,16 @@ export class Exchange {
   readonly #onRefuse = (refusal: Refusal): void => {
     this.#ticket = undefined;
     const { name, config } = this.upstream;
-    const detail =
-      refusal.code === 'SLUICE_QUEUE_FULL'
-        ? `the queue of upstream "${name}" is full (queue.maxSize ${config.queue.maxSize}, maxPerKey ${config.queue.maxPerKey ?? config.queue.maxSize})`
-        : refusal.code === 'SLUICE_QUEUE_TIMEOUT'
-          ? `upstream "${name}": the predicted wait is longer than the request may wait (${this.maxWaitMs} ms)`
-          : 'sluice is shutting down';
+    const details: Record<Refusal['code'], string> = {
+      SLUICE_QUEUE_FULL: `the queue of upstream "${name}" is full (queue.maxSize ${config.queue.maxSize}, maxPerKey ${config.queue.maxPerKey})`,
+      SLUICE_QUEUE_TIMEOUT: `upstream "${name}": the predicted wait is longer than the request may wait (${this.maxWaitMs} ms)`,
+      SLUICE_SHUTTING_DOWN: 'sluice is shutting down',
+      SLUICE_STORE_UNAVAILABLE: 'the shared rate-limit store cannot be reached and store.onError is deny',
+    };
+    const detail = details[refusal.code];
     const retryAfterMs = refusal.code === 'SLUICE_SHUTTING_DOWN' ? SHUTDOWN_RETRY_AFTER_MS : refusal.retryAfterMs;
-    this.refuse(refusal.code, detail, 'rejected', retryAfterMs);
+    const headers = PROBLEMS[refusal.code].status === 429 ? rateLimitFields(name, retryAfterMs, refusal.keyRatePerSec) : undefined;
+    this.refuse(refusal.code, detail, 'rejected', retryAfterMs, false, headers);
   };
 
   // ---- attempts -----------------------------------------------------------------------------
@@ -234,6 +236,13 @@ export class Exchange {
     }
     const attempt = new Attempt(this, this.upstream.deps.clock.now());
     this.#current = attempt;
+    const { logger } = this.upstream.deps;
+    if (logger.isLevelEnabled('debug')) {
+      // The path without its query string, which may carry credentials (?api_key=...).
+      const path = settings.upstreamPath(this.rest);
+      const query = path.indexOf('?');
+      logger.debug({ attempt: this.attempts, method: this.method, path: query === -1 ? path : path.slice(0, query), headers: headersForLog(this.#headers, settings.secretHeaders) }, 'attempt');
+    }
     settings.pool.dispatch(
       {
         method: this.method,

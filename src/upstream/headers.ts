@@ -69,3 +69,17 @@ export function forwardResponseHeaders(headers: IncomingHttpHeaders, extra: read
   for (const value of extra) out.push(value);
   return out;
 }
+
+/** Headers whose values never reach a log line. */
+export const ALWAYS_SECRET_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+
+/** A flat header list as an object for a log line, the values of `secret` names replaced. */
+export function headersForLog(flat: readonly string[], secret: ReadonlySet<string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase();
+    const value = secret.has(name) ? '[redacted]' : (flat[i + 1] as string);
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
+}

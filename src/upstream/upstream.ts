@@ -8,6 +8,8 @@ import type { RuleSpec } from '../scheduler/gate.js';
 import type { Clock, Timers } from '../scheduler/ports.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { BucketStore } from '../store/bucket-store.js';
+import type { Logger } from 'pino';
+import { ALWAYS_SECRET_HEADERS } from './headers.js';
 
 /** Ports an upstream needs from the composition root. */
 export interface UpstreamDeps {
@@ -20,6 +22,8 @@ export interface UpstreamDeps {
   readonly metrics: UpstreamMetrics;
   /** Where the token buckets live (shared by every upstream of the app). */
   readonly store: BucketStore;
+  /** The upstream's logger (a child with its name). */
+  readonly logger: Logger;
 }
 
 /**
@@ -36,6 +40,8 @@ export class UpstreamSettings {
   readonly basePath: string;
   readonly hostHeader: string;
   readonly setHeaders: readonly (readonly [string, string])[];
+  /** Header names whose values are never logged: the usual credentials and every `setHeaders` name. */
+  readonly secretHeaders: ReadonlySet<string>;
   readonly keyTemplates: readonly (KeyTemplate | undefined)[];
   readonly retryPolicy: RetryPolicy;
   /** The quota-header dialects read, or undefined when `pacing.headers` is off. */
@@ -50,6 +56,7 @@ export class UpstreamSettings {
     this.basePath = target.pathname.replace(/\/+$/, '');
     this.hostHeader = target.host;
     this.setHeaders = Object.entries(config.setHeaders).map(([name, value]) => [name.toLowerCase(), value] as const);
+    this.secretHeaders = new Set([...ALWAYS_SECRET_HEADERS, ...this.setHeaders.map(([name]) => name)]);
     this.keyTemplates = config.limits.map((limit) => {
       if (limit.key === undefined) return undefined;
       const compiled = compileKeyTemplate(limit.key);
