@@ -87,7 +87,7 @@ describe('valid configurations: normalized values', () => {
     const config = await loadConfigFile(fixturePath('valid-minimal.yaml'), {});
     expect(config).toStrictEqual({
       listen: { host: '0.0.0.0', port: 8080, bodyLimit: 33_554_432, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 },
-      admin: { host: '0.0.0.0', port: 9090 },
+      admin: { host: '0.0.0.0', port: 9090, redactKeys: false },
       store: { type: 'memory' },
       shutdown: { grace: 25_000 },
       log: { level: 'info' },
@@ -113,7 +113,7 @@ describe('valid configurations: normalized values', () => {
     const config = await loadConfigFile(fixturePath('valid-full.yaml'), { GITHUB_TOKEN: 'ghp_example' });
     expect(config).toStrictEqual({
       listen: { host: '0.0.0.0', port: 8080, bodyLimit: 33_554_432, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 },
-      admin: { host: '0.0.0.0', port: 9090 },
+      admin: { host: '0.0.0.0', port: 9090, redactKeys: false },
       store: { type: 'redis', url: 'redis://redis:6379', onError: 'local', replicasHint: 1, timeout: 250, keyPrefix: 'sluice:' },
       shutdown: { grace: 25_000 },
       log: { level: 'warn' },

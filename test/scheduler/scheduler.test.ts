@@ -194,7 +194,7 @@ describe('Scheduler: refusals', () => {
     h.request('c');
     h.request('d'); // a granted, b c d queued = 3
     const refusal = h.request('e');
-    expect(refusal).toEqual({ code: 'SLUICE_QUEUE_FULL', retryAfterMs: 400 });
+    expect(refusal).toEqual({ code: 'SLUICE_QUEUE_FULL', retryAfterMs: 400, keyRatePerSec: 10 });
   });
 
   it('applies maxPerKey to one key only', () => {
@@ -211,7 +211,7 @@ describe('Scheduler: refusals', () => {
     const h = harness([{ ratePerSec: 10 }]);
     const deadline = 1000 + 250;
     for (const id of ['a', 'b', 'c']) expect(h.request(id, [], { deadline })).toBeInstanceOf(Ticket);
-    expect(h.request('d', [], { deadline })).toEqual({ code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: 50 });
+    expect(h.request('d', [], { deadline })).toEqual({ code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: 50, keyRatePerSec: 10 });
     h.timers.advance(1000);
     expect(h.granted()).toEqual(['a', 'b', 'c']);
     expect(h.refusals).toEqual([]);
