@@ -87,36 +87,22 @@ export function createMetrics(registry: Registry, sources: () => Iterable<Upstre
     registers: [registry],
   });
 
-  new Gauge({
-    name: 'sluice_queue_depth',
-    help: 'Requests waiting in the queue.',
-    labelNames: ['upstream'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const source of sources()) this.set({ upstream: source.name }, source.snapshot().queued);
-    },
-  });
-  new Gauge({
-    name: 'sluice_inflight',
-    help: 'Attempts sent to the upstream and not yet finished.',
-    labelNames: ['upstream'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const source of sources()) this.set({ upstream: source.name }, source.snapshot().inFlight);
-    },
-  });
-  new Gauge({
-    name: 'sluice_keys',
-    help: 'Distinct keys held in memory (active and idle).',
-    labelNames: ['upstream'] as const,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const source of sources()) this.set({ upstream: source.name }, source.snapshot().keys);
-    },
-  });
+  /** A gauge per upstream, read from its scheduler's snapshot when Prometheus scrapes. */
+  const perUpstream = (name: string, help: string, read: (snapshot: ReturnType<UpstreamGaugeSource['snapshot']>) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['upstream'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const source of sources()) this.set({ upstream: source.name }, read(source.snapshot()));
+      },
+    });
+  };
+  perUpstream('sluice_queue_depth', 'Requests waiting in the queue.', (s) => s.queued);
+  perUpstream('sluice_inflight', 'Attempts sent to the upstream and not yet finished.', (s) => s.inFlight);
+  perUpstream('sluice_keys', 'Distinct keys held in memory (active and idle).', (s) => s.keys);
   new Gauge({
     name: 'sluice_effective_rate',
     help: 'Rate, per second, at which each limit rule currently releases requests (configured rate minus the safety margin, or as learned).',
