@@ -33,7 +33,8 @@ describe('metrics', () => {
       n++;
       if (n === 1) {
         res.writeHead(429, { 'retry-after': '0' });
-        return res.end();
+        res.end();
+        return;
       }
       res.end('ok');
     });
