@@ -9,8 +9,11 @@
  * two thirds (store.onError: local): the run then also reports the rate while Redis was down (each
  * replica at rate / replicasHint) and whether every call still got 200.
  *
- *   npm run load:replicas -- [--calls 3000] [--rate 100] [--replicas 3] [--concurrency 100] [--outage]
+ *   npm run load:replicas -- [--calls 3000] [--rate 100] [--replicas 3] [--concurrency 100] [--margin 2%] [--outage]
  *   npm run load:replicas -- --store memory     (the baseline: one sluice, no Redis, same load)
+ *   npm run load:replicas -- --grants-only [--rate 5000] [--replicas 1] [--seconds 5]
+ *       (no HTTP: schedulers in this process take tokens from Redis as fast as the limit allows, to
+ *       see where one round trip per release caps a bucket's rate)
  *
  * Needs redis-server on PATH (Debian: apt-get install redis-server), or REDIS_URL (then --outage
  * is not available). Everything listens on 127.0.0.1 and stops by itself.
@@ -29,9 +32,13 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '100' },
     outage: { type: 'boolean', default: false },
+    /** pacing.margin of the upstream (sluice's default is 0.75%). */
+    margin: { type: 'string' },
     /** `memory` runs the same load through one sluice without Redis: the baseline on this machine. */
     store: { type: 'string', default: 'redis' },
     json: { type: 'boolean', default: false },
+    'grants-only': { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '5' },
   },
 });
 const calls = Number(values.calls);
@@ -112,7 +119,7 @@ upstreams:
     limits:
       - { rate: ${rate}/s, burst: 1 }
     queue: { maxWait: 10m }
-`;
+${values.margin ? `    pacing: { margin: "${values.margin}" }\n` : ''}`;
 }
 
 async function metricsText(adminUrl: string): Promise<string> {
@@ -123,6 +130,67 @@ async function metricsText(adminUrl: string): Promise<string> {
 function sampleOf(text: string, name: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+if (values['grants-only']) {
+  await grantsOnly();
+  process.exit(0);
+}
+
+/**
+ * Schedulers (one per replica, each with its own Redis connection) and an endless backlog: every
+ * grant is written and released at once. Counts grants per second against the limit.
+ */
+async function grantsOnly(): Promise<void> {
+  const { Scheduler } = await import('../src/scheduler/scheduler.js');
+  const { systemClock, systemTimers } = await import('../src/scheduler/ports.js');
+  const { createStore } = await import('../src/store/create-store.js');
+  const server = process.env.REDIS_URL ? undefined : await startRedis();
+  const url = process.env.REDIS_URL ?? (server as RedisProcess).url;
+  const seconds = Number(values.seconds);
+  const keyPrefix = `grants-only-${Date.now()}:`;
+  const grants: number[] = [];
+  const stores = await Promise.all(
+    Array.from({ length: replicaCount }, () => createStore({ type: 'redis', url, onError: 'deny', replicasHint: replicaCount, timeout: 250, keyPrefix }, { clock: systemClock })),
+  );
+  const endAt = performance.now() + seconds * 1000;
+  const schedulers = stores.map(
+    (store) =>
+      new Scheduler({
+        rules: [{ index: 0, keyed: false, ratePerSec: rate, burst: 1, concurrency: undefined }],
+        maxQueued: 1e6,
+        maxQueuedPerKey: 1e6,
+        maxIdleKeys: 10,
+        marginFraction: 0.0075,
+        clock: systemClock,
+        timers: systemTimers(),
+        store,
+        name: 'api',
+      }),
+  );
+  const feed = (scheduler: InstanceType<typeof Scheduler>): void => {
+    scheduler.acquire({
+      keys: [],
+      deadline: Number.POSITIVE_INFINITY,
+      onGrant: (ticket) => {
+        grants.push(performance.now());
+        ticket.sent();
+        setImmediate(() => {
+          ticket.release('ok');
+          if (performance.now() < endAt) feed(scheduler);
+        });
+      },
+      onRefuse: () => undefined,
+    });
+  };
+  for (const scheduler of schedulers) for (let i = 0; i < 50; i++) feed(scheduler);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000 + 300));
+  for (const scheduler of schedulers) scheduler.close();
+  await Promise.all(stores.map((s) => s.close()));
+  await server?.kill();
+  const span = (grants[grants.length - 1] as number) - (grants[0] as number);
+  const perSec = ((grants.length - 1) / span) * 1000;
+  console.log(`grants-only: ${replicaCount} scheduler(s) sharing one Redis bucket limited to ${rate}/s (${(rate * 0.9925).toFixed(1)}/s after the margin): ${perSec.toFixed(1)} grants/s over ${(span / 1000).toFixed(1)} s`);
 }
 
 const external = process.env.REDIS_URL;
@@ -207,6 +275,12 @@ const takeMeans = metrics.map((text) => {
   const count = sampleOf(text, 'sluice_store_take_duration_seconds_count');
   return sum !== undefined && count ? (sum / count) * 1000 : undefined;
 });
+// Share of takes whose round trip exceeded 5 ms (a replica or Redis stalled meanwhile).
+const slowTakes = metrics.map((text) => {
+  const count = sampleOf(text, 'sluice_store_take_duration_seconds_count');
+  const fast = text.split('\n').find((l) => l.startsWith('sluice_store_take_duration_seconds_bucket{le="0.005"}'));
+  return count && fast ? Math.round((1 - Number(fast.split(' ').pop()) / count) * 10_000) / 100 : undefined;
+});
 let outageReport: Record<string, number> | undefined;
 if (outageFrom !== undefined && outageTo !== undefined) {
   // The stand-in counts from its first request, which arrived within a few ms of startedAt (its
@@ -224,23 +298,31 @@ const report = {
   limitPerSec: rate,
   calls,
   concurrencyPerReplica: concurrency,
+  margin: values.margin ?? '0.75%',
   elapsedMs: Math.round(elapsedMs),
   statuses,
-  upstream: { accepted: stats.accepted, rejected429: stats.rejected, maxAcceptedInAnySecond: stats.maxAcceptedInAnySecond },
+  upstream: {
+    accepted: stats.accepted,
+    rejected429: stats.rejected,
+    maxAcceptedInAnySecond: stats.maxAcceptedInAnySecond,
+    // When the 429s came, ms after the first request (a strict window: the 101st in 1000 ms).
+    rejectedAtMs: (stats.rejectionsMs ?? []).slice(0, 10).map((t) => Math.round(t)),
+  },
   combinedPerSec: Math.round(combinedPerSec * 100) / 100,
   percentOfLimit: Math.round((combinedPerSec / rate) * 1000) / 10,
   sharesWhileAllBusy: shares.map((s) => Math.round(s * 1000) / 10),
   meanTakeRoundTripMs: takeMeans.map((m) => (m === undefined ? undefined : Math.round(m * 100) / 100)),
+  percentTakesOver5ms: slowTakes,
   outage: outageReport,
 };
 if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
-  console.log(`${baseline ? 'baseline' : 'replicas'}: ${replicaCount} sluice process(es), ${baseline ? 'memory store' : 'one Redis'}, one API limited to ${rate} in any 1000 ms; ${calls} calls, ${concurrency} in flight per replica`);
+  console.log(`${baseline ? 'baseline' : 'replicas'}: ${replicaCount} sluice process(es), ${baseline ? 'memory store' : 'one Redis'}, one API limited to ${rate} in any 1000 ms; ${calls} calls, ${concurrency} in flight per replica, margin ${values.margin ?? '0.75% (default)'}`);
   console.log(`  answers:        ${JSON.stringify(statuses)} in ${(elapsedMs / 1000).toFixed(1)} s`);
-  console.log(`  upstream:       ${stats.accepted} accepted, ${stats.rejected} answered 429, at most ${stats.maxAcceptedInAnySecond} in any 1000 ms`);
+  console.log(`  upstream:       ${stats.accepted} accepted, ${stats.rejected} answered 429${stats.rejected > 0 ? ` (at ${report.upstream.rejectedAtMs.join(', ')} ms)` : ''}, at most ${stats.maxAcceptedInAnySecond} in any 1000 ms`);
   console.log(`  combined rate:  ${report.combinedPerSec}/s = ${report.percentOfLimit}% of ${rate}/s (first to last accepted request)`);
   console.log(`  shares:         ${report.sharesWhileAllBusy.map((s, i) => `replica ${i}: ${s}%`).join(', ')} (while all had calls queued)`);
-  console.log(`  take round trip: ${report.meanTakeRoundTripMs.map((m) => `${m} ms`).join(', ')} (mean per replica)`);
+  if (!baseline) console.log(`  take round trip: ${report.meanTakeRoundTripMs.map((m) => `${m} ms`).join(', ')} (mean per replica); over 5 ms: ${slowTakes.map((p) => `${p}%`).join(', ')}`);
   if (outageReport) console.log(`  outage:         Redis down ${outageReport.downForMs} ms; ${outageReport.arrivalsWhileDown} upstream arrivals, ${outageReport.ratePerSecWhileDown}/s while down`);
 }
 process.exit(stats.rejected === 0 && statuses['200'] === calls ? 0 : 1);

@@ -255,8 +255,12 @@ export class RedisBucket implements BucketHandle {
   tat = Number.NEGATIVE_INFINITY;
   /** Paused until this instant (hint; the scheduler keeps its own pause too). */
   pausedUntil = Number.NEGATIVE_INFINITY;
-  /** When the last grant's answer arrived (caller's clock): a write later than this is late. */
-  grantArrivedAt = Number.NEGATIVE_INFINITY;
+  /**
+   * The instant the last grant was booked at (caller's clock), and the round trip that answered it:
+   * a write later than booked + round trip + tolerance is late (TokenBucket#usedAt).
+   */
+  bookedAt = Number.NEGATIVE_INFINITY;
+  grantRoundTripMs = 0;
   /** The id of this process's grant not yet written (or refunded), which holds the bucket in Redis. */
   pendingGrant: string | undefined;
   #fallback: MemoryBucket | undefined;
@@ -453,14 +457,16 @@ export class RedisBucketStore implements BucketStore {
 
   /**
    * The write notice: releases the grant's hold on the buckets (PENDING_HOLD_MS), and, when the
-   * write came more than `toleranceMs` after the grant's answer (a new connection, a cold parser),
-   * re-bases the buckets on it. Fire-and-forget, so the grant path stays one round trip: a lost
-   * notice holds the bucket PENDING_HOLD_MS at most.
+   * write came more than the round trip plus `toleranceMs` after the instant the tokens were booked
+   * (a new connection, a stalled process, a release booked in the past to catch up), re-bases the
+   * buckets on it, so no bucket holds more than if its token had been taken at the write.
+   * Fire-and-forget, so the grant path stays one round trip: a lost notice holds the bucket
+   * PENDING_HOLD_MS at most.
    */
   usedAt(handles: readonly BucketHandle[], at: number, toleranceMs: number): void {
     const buckets = handles as unknown as readonly RedisBucket[];
     if (!this.#healthy) return this.#local.usedAt(buckets.map((b) => b.fallback), at, toleranceMs);
-    const late = buckets.some((b) => at - toleranceMs > b.grantArrivedAt);
+    const late = buckets.some((b) => at - b.bookedAt - b.grantRoundTripMs > toleranceMs);
     const grant = takePendingGrant(buckets);
     if (!late && grant === '') return;
     if (late) for (const bucket of buckets) bucket.tat = Math.max(bucket.tat, at - toleranceMs + bucket.intervalMs);
@@ -500,8 +506,12 @@ export class RedisBucketStore implements BucketStore {
       bucket.pausedUntil = Math.max(bucket.pausedUntil, relative(reply[4 + 2 * i]));
     });
     if (Number(reply[0]) === 1) {
-      for (const bucket of buckets) bucket.grantArrivedAt = arrivedAt;
-      return { granted: true, at: now - Number(reply[1]) };
+      const bookedAt = now - Number(reply[1]);
+      for (const bucket of buckets) {
+        bucket.bookedAt = bookedAt;
+        bucket.grantRoundTripMs = arrivedAt - now;
+      }
+      return { granted: true, at: bookedAt };
     }
     return { granted: false, retryAt: now + Number(reply[1]), blocker: Number(reply[2]) };
   }

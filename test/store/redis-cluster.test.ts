@@ -45,7 +45,7 @@ describe.skipIf(!canRun)('RedisBucketStore on Redis Cluster', () => {
       now: () => performance.now(),
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
       // Redis answers on its own clock, after a round trip on a machine that may be busy.
-      toleranceMs: 20,
+      toleranceMs: 50,
       lingerMs: LATE_BOOKING_WINDOW_MS,
       storedForMs: async (handle) => Math.max(0, await inspector.pttl((handle as RedisBucket).key)),
       close: async () => {

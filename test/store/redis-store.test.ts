@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { systemClock, type Clock } from '../../src/scheduler/ports.js';
 import { StoreUnavailableError, type BucketHandle, type TakeResult } from '../../src/store/bucket-store.js';
 import { createRedisClient, parseSentinelUrl } from '../../src/store/create-store.js';
-import { LATE_BOOKING_WINDOW_MS, RedisBucketStore, redisKeyOf, type RedisBucket, type RedisOperation } from '../../src/store/redis-store.js';
+import { LATE_BOOKING_WINDOW_MS, PENDING_HOLD_MS, RedisBucketStore, redisKeyOf, type RedisBucket, type RedisOperation } from '../../src/store/redis-store.js';
 import { freePort, redisServerBinary, startRedisServer, type RedisServer } from '../helpers/redis.js';
 import { bucketStoreContract } from './contract.js';
 
@@ -162,6 +162,34 @@ describe.skipIf(!redisUrl)('RedisBucketStore', () => {
       const next = await takeNow(store, [b]);
       if (next.granted) throw new Error('expected a refusal');
       expect(Math.abs(next.retryAt - (t0 + 200))).toBeLessThan(20);
+    });
+
+    it("holds the bucket for every replica while one replica's grant is not written, until its notice", async () => {
+      const [a, b] = [await replica(), await replica()];
+      const spec = { id: `${uniqueUpstream()}:0`, ratePerSec: 1000, burst: 10 };
+      const bucketA = a.bucket(spec);
+      const bucketB = b.bucket(spec);
+      expect((await takeNow(a, [bucketA])).granted).toBe(true);
+      // A's own scheduler holds its gate; its store does not hold itself.
+      expect((await takeNow(a, [a.bucket(spec)])).granted).toBe(true);
+      await sleep(30); // A stalls: its grants are older than the grace
+      const held = await takeNow(b, [bucketB]);
+      expect(held.granted).toBe(false);
+      if (!held.granted) {
+        expect(held.blocker).toBe(0);
+        expect(held.retryAt - performance.now()).toBeLessThanOrEqual(5); // asks again shortly
+      }
+      // A writes the first grant (the notice carries the grant its handle holds) and a third one.
+      a.usedAt([bucketA], performance.now(), 1);
+      const secondA = a.bucket(spec);
+      expect((await takeNow(a, [secondA])).granted).toBe(true);
+      a.usedAt([secondA], performance.now(), 1);
+      // A's second grant (another handle) was never written: it still holds.
+      await sleep(30);
+      expect((await takeNow(b, [bucketB])).granted).toBe(false);
+      await sleep(PENDING_HOLD_MS);
+      // Forgotten after PENDING_HOLD_MS: a lost notice never holds a bucket for long.
+      expect((await takeNow(b, [bucketB])).granted).toBe(true);
     });
 
     it('survives SCRIPT FLUSH: the script is loaded again, no error surfaces', async () => {
