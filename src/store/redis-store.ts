@@ -85,7 +85,8 @@ export const LATE_BOOKING_WINDOW_MS = 1000;
  * A take that reaches Redis up to this long (or a quarter interval, if less) after the instant this
  * process's last answer said the tokens would be there is booked at that instant: the timer's
  * lateness and the trip to Redis must not lengthen every interval. Later than that, the bucket was
- * idle and the release is booked when it arrives.
+ * idle and the release is booked when it arrives. (A write that then comes later than the booking
+ * by more than the round trip and the scheduler's tolerance re-bases the bucket, see `usedAt`.)
  */
 const MAX_LATE_CREDIT_MS = 2;
 

@@ -66,9 +66,11 @@ export async function startRedisServer(options: { port?: number; args?: readonly
   const child = spawn(
     binary,
     [...(options.configFile ? [options.configFile] : []), '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning', ...(options.args ?? [])],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
+  // redis-server logs to stdout; both are kept for the error message of a server that did not start.
+  child.stdout?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = performance.now() + 10_000;
@@ -132,8 +134,13 @@ export async function startRedisCluster(masters = 3): Promise<{ readonly nodes: 
   };
   try {
     for (let i = 0; i < masters; i++) {
+      // The cluster bus listens on port + 10000 unless told otherwise; an ephemeral port + 10000 may
+      // be taken or past 65535, so the bus gets a free port of its own.
       const port = await freePort();
-      nodes.push(await startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir] }));
+      const busPort = await freePort();
+      nodes.push(
+        await startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir] }),
+      );
     }
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout} ${create.stderr}`);

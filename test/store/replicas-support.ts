@@ -1,5 +1,10 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
-import { startSluice, type RunningSluice } from '../helpers/sluice.js';
+import { startSluice } from '../helpers/sluice.js';
 
 /**
  * Several sluice replicas in this process, each with its own Redis connection, in front of one
@@ -49,8 +54,16 @@ export function sample(text: string, name: string, labels: Record<string, string
   return undefined;
 }
 
+/** What the tests use of a replica, in this process or in its own. */
+export interface Replica {
+  /** `http://127.0.0.1:<port>` of the client listener, and of the admin listener. */
+  readonly url: string;
+  readonly adminUrl: string;
+  close(): Promise<void>;
+}
+
 export interface Replicas {
-  readonly sluices: readonly RunningSluice[];
+  readonly sluices: readonly Replica[];
   close(): Promise<void>;
 }
 
@@ -85,13 +98,60 @@ upstreams:
 ${options.extraUpstreamYaml ?? ''}`;
 }
 
-export async function startReplicas(count: number, options: ReplicaOptions): Promise<Replicas> {
-  const sluices: RunningSluice[] = [];
-  for (let i = 0; i < count; i++) sluices.push(await startSluice(replicaYaml(options)));
+/**
+ * Starts `count` replicas: in this process (`inProcess`, the default), or each in its own process
+ * running the TypeScript source with tsx, as replicas run in production: one replica's pauses are
+ * then not every replica's, which is what timing assertions need on a small machine.
+ */
+export async function startReplicas(count: number, options: ReplicaOptions & { processes?: boolean }): Promise<Replicas> {
+  const start = options.processes ? spawnReplica : (yaml: string) => startSluice(yaml);
+  const sluices = await Promise.all(Array.from({ length: count }, () => start(replicaYaml(options))));
   return {
     sluices,
     close: async () => {
       await Promise.all(sluices.map((s) => s.close()));
+    },
+  };
+}
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** `node tsx src/cli.ts --config <yaml>` (the source, not a build), ready once it says it listens. */
+async function spawnReplica(yaml: string): Promise<Replica> {
+  const configPath = join(mkdtempSync(join(tmpdir(), 'sluice-replica-')), 'sluice.yaml');
+  writeFileSync(configPath, `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${yaml}`);
+  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'src', 'cli.ts'), '--config', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SLUICE_LOG_LEVEL: 'info' },
+  });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const addresses = await new Promise<{ proxy: string; admin: string }>((resolveListen, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sluice did not listen within 20 s: ${stderr}`)), 20_000);
+    void exited.then(() => reject(new Error(`sluice exited before listening: ${stderr}`)));
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; proxy?: string; admin?: string };
+        if (entry.msg !== 'sluice is listening') return;
+        clearTimeout(timer);
+        lines.removeAllListeners('line');
+        child.stdout?.resume(); // keep draining the request log
+        resolveListen({ proxy: entry.proxy as string, admin: entry.admin as string });
+      } catch {
+        // not JSON
+      }
+    });
+  });
+  return {
+    url: `http://${addresses.proxy}`,
+    adminUrl: `http://${addresses.admin}`,
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
     },
   };
 }
@@ -137,13 +197,13 @@ export function statusCounts(calls: readonly Call[]): Record<number, number> {
 }
 
 /** The value of a metric on one replica's /metrics. */
-export async function metric(sluice: RunningSluice, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+export async function metric(sluice: Replica, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
   const response = await request(`${sluice.adminUrl}/metrics`);
   return sample(await response.body.text(), name, labels);
 }
 
 /** The status /readyz answers. */
-export async function readyz(sluice: RunningSluice): Promise<number> {
+export async function readyz(sluice: Replica): Promise<number> {
   const response = await request(`${sluice.adminUrl}/readyz`);
   await response.body.dump();
   return response.statusCode;
