@@ -116,11 +116,13 @@ export async function startReplicas(count: number, options: ReplicaOptions & { p
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
-/** `node tsx src/cli.ts --config <yaml>` (the source, not a build), ready once it says it listens. */
+/** `node --import tsx src/cli.ts --config <yaml>` (the source, not a build), ready once it says it listens. */
 async function spawnReplica(yaml: string): Promise<Replica> {
   const configPath = join(mkdtempSync(join(tmpdir(), 'sluice-replica-')), 'sluice.yaml');
   writeFileSync(configPath, `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${yaml}`);
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'src', 'cli.ts'), '--config', configPath], {
+  // `--import tsx` keeps it one process (tsx's own CLI would run sluice in a child of its own).
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), '--config', configPath], {
+    cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SLUICE_LOG_LEVEL: 'info' },
   });
