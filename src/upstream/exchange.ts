@@ -7,7 +7,7 @@ import { decideRetry, type AttemptOutcome, type RetryPlan } from '../core/retry-
 import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
 import { PROBLEMS, rateLimitFields, sendProblem, type ProblemCode } from '../http/problems.js';
 import type { RequestOutcome } from '../metrics/metrics.js';
-import type { TimerHandle } from '../scheduler/ports.js';
+import type { TimerHandle, Timers } from '../scheduler/ports.js';
 import { Ticket, type Refusal } from '../scheduler/ticket.js';
 import type { Priority } from '../scheduler/ticket-queue.js';
 import { forwardRequestHeaders, forwardResponseHeaders, headersForLog } from './headers.js';
@@ -21,6 +21,18 @@ export interface ExchangeObserver {
 
 class ClientGoneError extends Error {
   readonly code = 'SLUICE_CLIENT_GONE';
+}
+
+/** No response headers within the upstream's `timeout` (sluice's own timer, see Attempt#arm). */
+class AttemptTimeoutError extends Error {
+  readonly code = 'SLUICE_ATTEMPT_TIMEOUT';
+  /** False when the time ran out before the request was written (connecting): nothing was sent. */
+  readonly sent: boolean;
+
+  constructor(message: string, sent: boolean) {
+    super(message);
+    this.sent = sent;
+  }
 }
 
 const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
@@ -41,6 +53,7 @@ const CONNECT_ERRORS = new Set([
 
 /** How an attempt that produced no response failed. */
 function classify(err: Error): 'timeout' | 'connect' | 'reset' {
+  if (err instanceof AttemptTimeoutError) return err.sent ? 'timeout' : 'connect';
   const code = (err as { code?: string }).code ?? '';
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
   if (CONNECT_ERRORS.has(code)) return 'connect';
@@ -60,21 +73,48 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Set when the response is a throttle that will be retried: its body is read and dropped. */
   retry: RetryPlan | undefined;
   waitingForDrain = false;
+  #timer: TimerHandle | undefined;
+  #timedOut = false;
 
   constructor(exchange: Exchange, sentAt: number) {
     this.exchange = exchange;
     this.sentAt = sentAt;
   }
 
+  /**
+   * Aborts the attempt if no response headers arrived `timeoutMs` after it was dispatched. undici's
+   * own headersTimeout (the pool's, kept as a backstop) runs on its coarse timers, which tick every
+   * half second: a 300 ms timeout fired after up to a second, and the budget of a request
+   * (attempts x timeout) did not hold.
+   */
+  arm(timers: Timers, timeoutMs: number): void {
+    this.#timer = timers.setAt(this.sentAt + timeoutMs, () => {
+      this.#timer = undefined;
+      this.#timedOut = true;
+      // Not written yet (still connecting): aborted when undici starts it, unless the connect
+      // timeout (the same duration, on undici's coarse timers) ends it first.
+      this.controller?.abort(new AttemptTimeoutError(`no response headers within ${timeoutMs} ms`, true));
+    });
+  }
+
+  #disarm(): void {
+    if (this.#timer === undefined) return;
+    this.exchange.upstream.deps.timers.clear(this.#timer);
+    this.#timer = undefined;
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.exchange.clientGone) controller.abort(new ClientGoneError('client went away'));
+    else if (this.#timedOut) controller.abort(new AttemptTimeoutError(`not connected within the timeout`, false));
     else this.exchange.onRequestStart(this);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.controller = controller;
-    if (statusCode >= 200) this.exchange.onResponseStart(this, statusCode, headers);
+    if (statusCode < 200) return;
+    this.#disarm();
+    this.exchange.onResponseStart(this, statusCode, headers);
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -86,6 +126,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.#disarm();
     this.exchange.onResponseError(this, err);
   }
 }
@@ -236,6 +277,9 @@ export class Exchange {
     }
     const attempt = new Attempt(this, this.upstream.deps.clock.now());
     this.#current = attempt;
+    // A streamed body may take longer to upload than the timeout: undici's timer, which waits
+    // while the body is being written, is the only one for it.
+    if (body.kind !== 'stream') attempt.arm(this.upstream.deps.timers, settings.config.timeout);
     const { logger } = this.upstream.deps;
     if (logger.isLevelEnabled('debug')) {
       // The path without its query string, which may carry credentials (?api_key=...).
@@ -395,6 +439,10 @@ export class Exchange {
   #scheduleRetry(decision: RetryPlan): void {
     const { deps } = this.upstream;
     deps.metrics.retries(decision.reason).inc();
+    // A throttle paused the key for exactly this delay: the retry waits out the pause at the head
+    // of the key's queue, holding no token and no slot. On a timer of its own it would re-enter
+    // just after the pause ended, behind requests the key's own timer had already released.
+    if (decision.pauseKey) return this.#admit();
     this.#backoff = deps.timers.setAt(deps.clock.now() + decision.delayMs, () => {
       this.#backoff = undefined;
       this.#admit();
