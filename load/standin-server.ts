@@ -1,7 +1,7 @@
 /**
  * Runs the stand-in API as its own process and prints one JSON line, {"url": ...}, once listening.
  *
- *   tsx load/standin-server.ts --rate 20 [--window-ms 1000] [--bucket-rate 20 --burst 5]
+ *   tsx load/standin-server.ts --rate 20 [--window-ms 1000] [--fixed-window] [--bucket-rate 20 --burst 5]
  *        [--key-header x-account] [--max-in-flight 10] [--latency-ms 5] [--quota-headers x-ratelimit|ietf] [--port 0]
  */
 import { parseArgs } from 'node:util';
@@ -11,6 +11,7 @@ const { values } = parseArgs({
   options: {
     rate: { type: 'string' },
     'window-ms': { type: 'string', default: '1000' },
+    'fixed-window': { type: 'boolean', default: false },
     'bucket-rate': { type: 'string' },
     burst: { type: 'string', default: '1' },
     'key-header': { type: 'string' },
@@ -23,7 +24,7 @@ const { values } = parseArgs({
 
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 const options: StandinOptions = {
-  window: values.rate === undefined ? undefined : { requests: Number(values.rate), windowMs: Number(values['window-ms']) },
+  window: values.rate === undefined ? undefined : { requests: Number(values.rate), windowMs: Number(values['window-ms']), fixed: values['fixed-window'] },
   bucket: values['bucket-rate'] === undefined ? undefined : { ratePerSec: Number(values['bucket-rate']), burst: Number(values.burst) },
   keyHeader: values['key-header'],
   maxInFlight: num(values['max-in-flight']),

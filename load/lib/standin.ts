@@ -5,6 +5,8 @@
  * Limits (per value of `keyHeader` when given, else global):
  * - `window`: a sliding window: at most `requests` accepted in any `windowMs` (the interval
  *   (t - windowMs, t]); anything more is answered 429 with Retry-After. Nothing is forgiven.
+ *   With `fixed: true`, a fixed window instead (GitHub's quota): at most `requests` in each
+ *   `windowMs` counted from the first request, the whole quota back at each window's end.
  * - `bucket`: a token bucket with burst, as many APIs document their limits.
  * - `maxInFlight`: requests being served at once; more get 429.
  *
@@ -17,7 +19,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface StandinOptions {
-  readonly window?: { readonly requests: number; readonly windowMs: number };
+  readonly window?: { readonly requests: number; readonly windowMs: number; readonly fixed?: boolean };
   readonly bucket?: { readonly ratePerSec: number; readonly burst: number };
   readonly keyHeader?: string;
   readonly maxInFlight?: number;
@@ -25,7 +27,14 @@ export interface StandinOptions {
   readonly latencyMs?: number | { readonly min: number; readonly max: number };
   /** Retry-After (seconds) on a 429; default: when the window next has room, rounded up. */
   readonly retryAfterSec?: number;
-  /** Quota headers on every answer: GitHub-style X-RateLimit-*, or the IETF draft's RateLimit fields. */
+  /**
+   * Quota headers on every answer (with `window`): GitHub-style `X-RateLimit-Limit/-Remaining/-Reset`
+   * (epoch seconds), or the IETF draft's `RateLimit: "default";r=..;t=..` with `RateLimit-Policy:
+   * "default";q=..;w=..`. `remaining` is what the window accepts now; the reset is when more quota
+   * comes (draft 10's `t`): for a sliding window, when its oldest request leaves it (one more); for a
+   * fixed window, its end (all of it). Whole seconds rounded up, as the draft's integers and GitHub's
+   * epoch seconds are (never earlier than the truth).
+   */
   readonly quotaHeaders?: 'x-ratelimit' | 'ietf';
   readonly host?: string;
   readonly port?: number;
@@ -79,6 +88,9 @@ class Window {
 
 interface KeyState {
   window: Window;
+  /** Fixed windows: the start of the current one, and what it has accepted. */
+  fixedStart: number | undefined;
+  fixedCount: number;
   tokens: number;
   refilledAt: number;
   accepted: number;
@@ -169,7 +181,7 @@ export class Standin {
     const key = this.options.keyHeader ? String(req.headers[this.options.keyHeader] ?? '') : '';
     let state = this.#keys.get(key);
     if (!state) {
-      state = { window: new Window(), tokens: this.options.bucket?.burst ?? 0, refilledAt: now, accepted: 0, rejected: 0 };
+      state = { window: new Window(), fixedStart: undefined, fixedCount: 0, tokens: this.options.bucket?.burst ?? 0, refilledAt: now, accepted: 0, rejected: 0 };
       this.#keys.set(key, state);
     }
 
@@ -223,7 +235,10 @@ export class Standin {
   #admit(state: KeyState, now: number): number | undefined {
     const { window, bucket, maxInFlight } = this.options;
     if (maxInFlight !== undefined && this.#inFlight >= maxInFlight) return 1000;
-    if (window) {
+    if (window?.fixed) {
+      const start = this.#fixedWindowStart(state, now, window.windowMs);
+      if (state.fixedCount >= window.requests) return start + window.windowMs - now;
+    } else if (window) {
       if (state.window.count(now, window.windowMs) >= window.requests) return (state.window.oldest() as number) + window.windowMs - now;
     }
     if (bucket) {
@@ -232,12 +247,27 @@ export class Standin {
       if (state.tokens < 1) return ((1 - state.tokens) * 1000) / bucket.ratePerSec;
       state.tokens -= 1;
     }
-    if (window) state.window.add(now);
+    if (window?.fixed) state.fixedCount++;
+    else if (window) state.window.add(now);
     return undefined;
+  }
+
+  /** The start of the fixed window holding `now` (windows follow each other from the first request). */
+  #fixedWindowStart(state: KeyState, now: number, windowMs: number): number {
+    if (state.fixedStart === undefined) state.fixedStart = now;
+    if (now >= state.fixedStart + windowMs) {
+      state.fixedStart += Math.floor((now - state.fixedStart) / windowMs) * windowMs;
+      state.fixedCount = 0;
+    }
+    return state.fixedStart;
   }
 
   #remaining(state: KeyState, now: number): number {
     const { window, bucket } = this.options;
+    if (window?.fixed) {
+      this.#fixedWindowStart(state, now, window.windowMs);
+      return Math.max(0, window.requests - state.fixedCount);
+    }
     if (window) return Math.max(0, window.requests - state.window.count(now, window.windowMs));
     if (bucket) return Math.floor(state.tokens);
     return 0;
@@ -246,18 +276,19 @@ export class Standin {
   #quotaHeaders(state: KeyState, now: number, remaining: number): Record<string, string> {
     const { window, quotaHeaders } = this.options;
     if (!quotaHeaders || !window) return {};
-    const oldest = state.window.oldest();
-    const resetSec = Math.max(0, Math.ceil(((oldest ?? now) + window.windowMs - now) / 1000));
+    const resetMs = window.fixed
+      ? this.#fixedWindowStart(state, now, window.windowMs) + window.windowMs - now
+      : (state.window.oldest() ?? now) + window.windowMs - now;
     if (quotaHeaders === 'x-ratelimit') {
       return {
         'x-ratelimit-limit': String(window.requests),
         'x-ratelimit-remaining': String(remaining),
-        'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + resetSec),
+        'x-ratelimit-reset': String(Math.ceil((Date.now() + resetMs) / 1000)),
       };
     }
     return {
-      'ratelimit-policy': `"default";q=${window.requests};w=${Math.round(window.windowMs / 1000)}`,
-      ratelimit: `"default";r=${remaining};t=${resetSec}`,
+      'ratelimit-policy': `"default";q=${window.requests};w=${Math.ceil(window.windowMs / 1000)}`,
+      ratelimit: `"default";r=${remaining};t=${Math.max(0, Math.ceil(resetMs / 1000))}`,
     };
   }
 

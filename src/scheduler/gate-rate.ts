@@ -1,4 +1,5 @@
 import { AdaptiveRate } from '../core/adaptive-rate.js';
+import type { QuotaInfo } from '../core/ratelimit-headers.js';
 
 /** A bucket rate that never binds: the bucket of a rule that will learn its rate, before it has. */
 export const UNBOUNDED_RATE_PER_SEC = 1e9;
@@ -31,6 +32,8 @@ export class GateRate {
   readonly adaptive: AdaptiveRate | undefined;
   #learnedPerSec: number | undefined;
   #heard = false;
+  /** The upstream's window, as its answers imply it when they do not state it. */
+  #impliedWindowMs: number | undefined;
 
   constructor(options: { ceilingPerSec: number; marginFraction: number; adaptive: AdaptiveSpec | undefined; now: number }) {
     this.ceilingPerSec = options.ceilingPerSec;
@@ -72,6 +75,21 @@ export class GateRate {
     if (!this.#probeAbove) rate = Math.min(rate, this.ceilingPerSec);
     if (this.adaptive?.throttled) rate = Math.min(rate, this.adaptive.ratePerSec);
     return Math.min(rate, UNBOUNDED_RATE_PER_SEC);
+  }
+
+  /**
+   * The quota an answer reported, with the window filled in when the upstream states its limit but
+   * not its window (`X-RateLimit-*`): an answer that leaves `limit - 1` counted only its own request,
+   * so its reset is a whole window away (for a sliding window, that request leaving it; for a fixed
+   * one, at most the window), within the rounding. The longest such reset is kept.
+   */
+  withWindow(quota: QuotaInfo): QuotaInfo {
+    if (quota.windowMs !== undefined) return quota;
+    const { limit, remaining, resetMs } = quota;
+    if (limit !== undefined && remaining !== undefined && resetMs !== undefined && resetMs > 0 && limit - remaining <= 1 && limit > 0) {
+      this.#impliedWindowMs = Math.max(this.#impliedWindowMs ?? 0, resetMs);
+    }
+    return this.#impliedWindowMs === undefined ? quota : { ...quota, windowMs: this.#impliedWindowMs };
   }
 
   /** The upstream's quota headers imply this pace (held back by the margin like a configured rate). */

@@ -406,7 +406,11 @@ export class Scheduler implements TicketOwner {
       if (!gate.rate.known && gate.waiting.size > 0) this.#markPending(gate); // its one-at-a-time ends
       gate.rate.heard();
       if (quota === undefined) continue;
-      const pacing = paceFromQuota(quota, { othersInFlight: gate.inFlight - 1, maxMs: this.#options.maxLearnedPauseMs ?? DEFAULT_MAX_LEARNED_PAUSE_MS });
+      const pacing = paceFromQuota(gate.rate.withWindow(quota), {
+        othersInFlight: gate.inFlight - 1,
+        maxMs: this.#options.maxLearnedPauseMs ?? DEFAULT_MAX_LEARNED_PAUSE_MS,
+        answerDelayMs: now - ticket.grantedAt,
+      });
       if (pacing === undefined) continue;
       if (pacing.kind === 'pause') {
         const until = now + pacing.forMs;

@@ -16,6 +16,12 @@ export class TicketQueue {
   readonly #lists: readonly [LinkedList<Ticket>, LinkedList<Ticket>, LinkedList<Ticket>] = [new LinkedList(), new LinkedList(), new LinkedList()];
   readonly #clock: Clock;
   readonly #agingMs: number | undefined;
+  /** Deadlines out of queue order: every queued ticket (and some that left), as a min-heap. */
+  #byDeadline: Ticket[] | undefined;
+  /** With the heap, each ticket's place in its FIFO, for ties: pushes count up, retries down. */
+  #seq: Map<Ticket, number> | undefined;
+  #lastSeq = 0;
+  #firstSeq = 0;
 
   constructor(clock: Clock, agingMs: number | undefined) {
     this.#clock = clock;
@@ -44,26 +50,114 @@ export class TicketQueue {
     return best;
   }
 
-  /** The queued ticket whose deadline comes first (heads only: each FIFO's deadlines grow). */
+  /**
+   * The queued ticket whose deadline comes first. While each FIFO's deadlines grow from its head
+   * (every request waits at most queue.maxWait; a retry at the head is older), that is one of the
+   * three heads. A client may shorten its own wait (Sluice-Max-Wait), which breaks that order: from
+   * then until the queue empties, the tickets are also kept in a binary min-heap by deadline, from
+   * which those that left the queue are dropped when they reach the top (and all at once when they
+   * are most of it, so it stays within twice the queue).
+   */
   get firstDeadline(): Ticket | undefined {
-    let first: Ticket | undefined;
-    for (const list of this.#lists) {
-      const head = list.first;
-      if (head && (first === undefined || head.deadline < first.deadline)) first = head;
+    const heap = this.#byDeadline;
+    if (heap === undefined) {
+      let first: Ticket | undefined;
+      for (const list of this.#lists) {
+        const head = list.first;
+        if (head && (first === undefined || head.deadline < first.deadline)) first = head;
+      }
+      return first;
     }
-    return first;
+    while (heap.length > 0 && !this.#holds(heap[0] as Ticket)) this.#pop(heap);
+    return heap[0];
   }
 
   push(ticket: Ticket): void {
-    this.#lists[ticket.priority].push(ticket);
+    const list = this.#lists[ticket.priority];
+    const tail = list.last;
+    list.push(ticket);
+    if (this.#byDeadline !== undefined) {
+      this.#seq?.set(ticket, ++this.#lastSeq);
+      this.#push(this.#byDeadline, ticket);
+    } else if (tail !== undefined && ticket.deadline < tail.deadline) this.#keepHeap();
   }
 
   /** First of its priority (a retry). */
   unshift(ticket: Ticket): void {
-    this.#lists[ticket.priority].unshift(ticket);
+    const list = this.#lists[ticket.priority];
+    const head = list.first;
+    list.unshift(ticket);
+    if (this.#byDeadline !== undefined) {
+      this.#seq?.set(ticket, --this.#firstSeq);
+      this.#push(this.#byDeadline, ticket);
+    } else if (head !== undefined && ticket.deadline > head.deadline) this.#keepHeap();
   }
 
   remove(ticket: Ticket): boolean {
-    return this.#lists[ticket.priority].remove(ticket);
+    if (!this.#lists[ticket.priority].remove(ticket)) return false;
+    const heap = this.#byDeadline;
+    if (heap !== undefined) {
+      this.#seq?.delete(ticket);
+      if (this.size === 0) {
+        // In order again.
+        this.#byDeadline = undefined;
+        this.#seq = undefined;
+      } else if (heap.length > 2 * this.size + 32) this.#keepHeap();
+    }
+    return true;
+  }
+
+  #holds(ticket: Ticket): boolean {
+    return ticket.list === this.#lists[ticket.priority];
+  }
+
+  /** (Re)builds the heap from the tickets queued now. */
+  #keepHeap(): void {
+    const heap: Ticket[] = [];
+    const seq = new Map<Ticket, number>();
+    this.#seq = seq;
+    this.#firstSeq = 0;
+    this.#lastSeq = 0;
+    for (const list of this.#lists) {
+      for (let t = list.first; t; t = t.next) {
+        seq.set(t, ++this.#lastSeq);
+        this.#push(heap, t);
+      }
+    }
+    this.#byDeadline = heap;
+  }
+
+  /** Earlier deadline first; on a tie, queue order (priority, then place in its FIFO). */
+  #before(a: Ticket, b: Ticket): boolean {
+    if (a.deadline !== b.deadline) return a.deadline < b.deadline;
+    if (a.priority !== b.priority) return a.priority < b.priority;
+    return (this.#seq?.get(a) ?? 0) < (this.#seq?.get(b) ?? 0);
+  }
+
+  #push(heap: Ticket[], ticket: Ticket): void {
+    let i = heap.push(ticket) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#before(ticket, heap[parent] as Ticket)) break;
+      heap[i] = heap[parent] as Ticket;
+      i = parent;
+    }
+    heap[i] = ticket;
+  }
+
+  #pop(heap: Ticket[]): void {
+    const last = heap.pop() as Ticket;
+    if (heap.length === 0) return;
+    let i = 0;
+    while (true) {
+      const left = 2 * i + 1;
+      if (left >= heap.length) break;
+      const right = left + 1;
+      const child = right < heap.length && this.#before(heap[right] as Ticket, heap[left] as Ticket) ? right : left;
+      if (!this.#before(heap[child] as Ticket, last)) break;
+      heap[i] = heap[child] as Ticket;
+      i = child;
+    }
+    heap[i] = last;
   }
 }

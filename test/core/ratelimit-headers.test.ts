@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { paceFromQuota } from '../../src/core/quota-pacing.js';
 import { parseQuotaHeaders, resetValueToDelayMs, type QuotaDialect, type QuotaInfo } from '../../src/core/ratelimit-headers.js';
 
 // "Now" on the wall clock, in epoch milliseconds: 2023-11-14T22:13:20Z.
@@ -260,6 +261,50 @@ describe('parseQuotaHeaders: malformed and hostile values are ignored, never thr
   it('reads a long list of members without trouble', () => {
     const ratelimit = Array.from({ length: 5_000 }, (_, i) => `"p${i}";r=${5_000 - i};t=1`).join(', ');
     expect(parse({ ratelimit })).toEqual({ dialect: 'ietf', remaining: 1, resetMs: 1_000 });
+  });
+});
+
+describe('parseQuotaHeaders: hostile values that are well-formed are returned as they are', () => {
+  it.each<Row>([
+    ['a 20-digit X-RateLimit-Remaining', { 'x-ratelimit-remaining': '99999999999999999999', 'x-ratelimit-reset': '1' }, { dialect: 'x-ratelimit', remaining: 1e20, resetMs: 1_000 }],
+    ['a far-future epoch in milliseconds (year 5138)', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '99999999999999' }, { dialect: 'x-ratelimit', remaining: 0, resetMs: 99_999_999_999_999 - now }],
+    ['a Reset-After of 3000 years', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': '99999999999' }, { dialect: 'x-ratelimit', remaining: 0, resetMs: 99_999_999_999_000 }],
+    ['t with 15 digits', { ratelimit: '"d";r=0;t=999999999999999' }, { dialect: 'ietf', remaining: 0, resetMs: 999_999_999_999_999_000 }],
+    ['reset with 15 digits (draft 07)', { ratelimit: 'limit=10, remaining=5, reset=999999999999999' }, { dialect: 'ietf-dict', limit: 10, remaining: 5, resetMs: 999_999_999_999_999_000 }],
+    ['a policy window of 0 (no floor: the pacer ignores it)', { ratelimit: '"d";r=5;t=1', 'ratelimit-policy': '"d";q=10;w=0' }, { dialect: 'ietf', remaining: 5, resetMs: 1_000, limit: 10, windowMs: 0 }],
+    ['a parameter given twice: the last one counts (RFC 9651)', { ratelimit: '"d";r=5;r=1;t=1' }, { dialect: 'ietf', remaining: 1, resetMs: 1_000 }],
+  ])('%s', (_name, headers, expected) => {
+    expect(parse(headers)).toEqual(expected);
+  });
+
+  it.each<Row>([
+    ['a dictionary member with 17 digits (more than a structured integer holds)', { ratelimit: 'limit=10, remaining=99999999999999999, reset=1' }, undefined],
+    ['an exponent after a fraction', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1700000000.5e3' }, { dialect: 'x-ratelimit', remaining: 5 }],
+    ['digits of another script', { 'x-ratelimit-remaining': '\u0663', 'x-ratelimit-reset': '1' }, { dialect: 'x-ratelimit', resetMs: 1_000 }],
+    ['minus zero', { 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': '-0' }, { dialect: 'x-ratelimit', remaining: 3 }],
+    ['RateLimit-Reset as an HTTP-date', { 'ratelimit-remaining': '3', 'ratelimit-reset': 'Wed, 21 Oct 2015 07:28:00 GMT' }, { dialect: 'ietf-legacy', remaining: 3 }],
+  ])('malformed, ignored: %s', (_name, headers, expected) => {
+    expect(parse(headers)).toEqual(expected);
+  });
+
+  // From the header to the pace: whatever an upstream sends, sluice neither pauses nor spreads what
+  // remains over longer than pacing.maxPause (10 minutes by default).
+  const maxPauseMs = 600_000;
+  it.each<[name: string, headers: Record<string, string>]>([
+    ['X-RateLimit-Reset in the year 5138, nothing left', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '99999999999999' }],
+    ['X-RateLimit-Reset in the year 5138, 3 left', { 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': '99999999999999' }],
+    ['X-RateLimit-Reset-After of 3000 years', { 'x-ratelimit-remaining': '1', 'x-ratelimit-reset-after': '99999999999' }],
+    ['X-RateLimit-Reset in epoch seconds of the year 5138', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '99999999999' }],
+    ['t with 15 digits, nothing left', { ratelimit: '"d";r=0;t=999999999999999' }],
+    ['t with 15 digits, 1 left', { ratelimit: '"d";r=1;t=999999999999999', 'ratelimit-policy': '"d";q=1;w=999999999999999' }],
+    ['draft 07 reset with 15 digits', { ratelimit: 'limit=10, remaining=0, reset=999999999999999' }],
+    ['legacy RateLimit-Reset of 31 years', { 'ratelimit-remaining': '2', 'ratelimit-reset': '999999999' }],
+  ])('paced within pacing.maxPause: %s', (_name, headers) => {
+    const quota = parse(headers) as QuotaInfo;
+    const pacing = paceFromQuota(quota, { othersInFlight: 0, maxMs: maxPauseMs });
+    expect(pacing).toBeDefined();
+    expect(pacing?.forMs).toBe(maxPauseMs);
+    if (pacing?.kind === 'rate') expect(((quota.remaining as number) * 1000) / pacing.ratePerSec).toBeLessThanOrEqual(maxPauseMs);
   });
 });
 

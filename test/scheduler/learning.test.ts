@@ -17,7 +17,7 @@ describe('Scheduler: pacing learned from quota headers', () => {
     const h = harness([{ learns: true }]);
     for (let i = 0; i < 6; i++) h.request(`r${i}`);
     const first = h.grants[0]?.ticket;
-    first?.learn({ dialect: 'x-ratelimit', remaining: 50, resetMs: 10_000 }); // 5/s
+    first?.learn({ dialect: 'x-ratelimit', remaining: 50, resetMs: 10_500 }); // 5/s (less half a second of rounding)
     first?.release('ok');
     h.timers.advance(1000);
     // r1 at once (the bucket starts full), then one every 200 ms.
@@ -48,8 +48,73 @@ describe('Scheduler: pacing learned from quota headers', () => {
   it('...unless adaptive.probeAbove is set', () => {
     const h = harness([{ ratePerSec: 10, learns: true, adaptive: { minPerSec: 1, increasePerSec: 1, decrease: 0.7, windowMs: 1000, probeAbove: true } }]);
     h.request('a');
-    h.grants[0]?.ticket.learn({ dialect: 'x-ratelimit', remaining: 1000, resetMs: 10_000 });
+    h.grants[0]?.ticket.learn({ dialect: 'x-ratelimit', remaining: 1000, resetMs: 10_500 });
     expect(h.scheduler.snapshot().rules[0]?.effectiveRatePerSec).toBe(100);
+  });
+});
+
+describe('Scheduler: what the quota headers leave unsaid', () => {
+  const rate = (h: ReturnType<typeof harness>): number | undefined => h.scheduler.snapshot().rules[0]?.effectiveRatePerSec;
+
+  it('never paces slower than the stated policy while something remains (a whole-second t overstates the time left)', () => {
+    const h = harness([{ learns: true }]);
+    h.request('a');
+    h.grants[0]?.ticket.learn({ dialect: 'ietf', remaining: 2, resetMs: 1_000, limit: 100, windowMs: 10_000 });
+    expect(rate(h)).toBe(9.9); // not 2/s: 99 per 10 s, one request of the window kept in hand
+  });
+
+  it('takes the window of X-RateLimit-* (which states none) from an answer that counted only its own request', () => {
+    const h = harness([{ learns: true }]);
+    for (const id of ['a', 'b', 'c']) h.request(id);
+    const a = h.grants[0]?.ticket;
+    a?.learn({ dialect: 'x-ratelimit', limit: 100, remaining: 99, resetMs: 10_000 }); // alone in the window: it is 10 s long
+    a?.release('ok');
+    expect(rate(h)).toBeCloseTo(99 / 9.5, 10); // 99 over 10 s less the rounding
+    // b, released at once, learns that 2 are left with the reset rounded up to a second: the
+    // policy's pace (99 per 10 s), not 2/s.
+    h.grants[1]?.ticket.learn({ dialect: 'x-ratelimit', limit: 100, remaining: 2, resetMs: 1_000 });
+    expect(rate(h)).toBe(9.9);
+  });
+
+  it('an answer that did not count its request alone says nothing of the window', () => {
+    const h = harness([{ learns: true }]);
+    h.request('a');
+    h.grants[0]?.ticket.learn({ dialect: 'x-ratelimit', limit: 100, remaining: 50, resetMs: 3_000 });
+    expect(rate(h)).toBe(50 / 2.5);
+  });
+
+  it('releases no more before an answer can come back than what remains', () => {
+    const h = harness([{ learns: true }]);
+    h.request('a');
+    h.timers.advance(500); // the answer takes 500 ms
+    // 5 left for a precise 100 ms would be 50/s: 25 released before the next answer. At most 10/s.
+    h.grants[0]?.ticket.learn({ dialect: 'x-ratelimit', remaining: 5, resetMs: 100 });
+    expect(rate(h)).toBe(10);
+  });
+
+  it('spreads what remains over pacing.maxPause at most, never over a reset a year away', () => {
+    const h = harness([{ learns: true }], { maxLearnedPauseMs: 60_000 });
+    for (const id of ['a', 'b', 'c']) h.request(id);
+    const a = h.grants[0]?.ticket;
+    a?.learn({ dialect: 'x-ratelimit', remaining: 10, resetMs: 365 * 86_400_000 });
+    a?.release('ok');
+    expect(rate(h)).toBeCloseTo(10 / 59.5, 10);
+    h.timers.advance(60_000);
+    expect(h.granted()).toEqual(['a', 'b', 'c']); // b at once (a full bucket), c 5.95 s later
+    expect((h.grants[2]?.at ?? 0) - (h.grants[1]?.at ?? 0)).toBeCloseTo(5_950, 0);
+  });
+
+  it('pauses no longer than pacing.maxPause, whatever the reset', () => {
+    const h = harness([{ learns: true }], { maxLearnedPauseMs: 60_000 });
+    h.request('a');
+    h.request('b');
+    const a = h.grants[0]?.ticket;
+    a?.learn({ dialect: 'ietf', remaining: 0, resetMs: 999_999_999_999_999_000 });
+    a?.release('ok');
+    h.timers.advance(59_999);
+    expect(h.granted()).toEqual(['a']);
+    h.timers.advance(1);
+    expect(h.granted()).toEqual(['a', 'b']);
   });
 });
 

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { Ticket, type TicketOwner } from '../../src/scheduler/ticket.js';
+import { TicketQueue } from '../../src/scheduler/ticket-queue.js';
 import { harness } from './helpers.js';
 
 describe('Scheduler: priorities within a key', () => {
@@ -47,5 +49,63 @@ describe('Scheduler: priorities within a key', () => {
     expect(h.refusals.map((r) => r.id)).toEqual(['low']);
     h.releaseAll();
     expect(h.granted()).toEqual(['busy', 'high']);
+  });
+
+  it('refuses a request with a short deadline (Sluice-Max-Wait) queued behind others of its priority with longer ones', () => {
+    const h = harness([{ keyed: true, concurrency: 1 }], { priorityAgingMs: 60_000 });
+    h.request('busy', ['k']);
+    h.request('patient1', ['k'], { deadline: 1000 + 60_000 });
+    h.request('patient2', ['k'], { deadline: 1000 + 60_000 });
+    h.request('hurried', ['k'], { deadline: 1000 + 100 }); // refused from 1 s after it (an admitted request's slack)
+    h.timers.advance(1_500);
+    h.grants[0]?.ticket.release('ok');
+    // The slot frees: the request past its deadline is refused now, not left behind the patient ones.
+    expect(h.refusals.map((r) => ({ id: r.id, at: r.at }))).toEqual([{ id: 'hurried', at: 2_500 }]);
+    expect(h.granted()).toEqual(['busy', 'patient1']);
+  });
+});
+
+describe('TicketQueue: the first deadline, in or out of queue order', () => {
+  const clock = { now: () => 0 };
+  const ticket = (deadline: number, priority: 0 | 1 | 2 = 1): Ticket =>
+    new Ticket({ owner: {} as TicketOwner, gates: [], laneKey: '', enqueuedAt: 0, deadline, priority, callbacks: { onGrant: () => {}, onRefuse: () => {} } });
+
+  it('ties go by queue order: priority, then place (a retry first)', () => {
+    const q = new TicketQueue(clock, 1000);
+    const [a, b, retry, high] = [ticket(Infinity), ticket(Infinity), ticket(Infinity), ticket(Infinity, 0)];
+    q.push(a);
+    q.push(b);
+    q.unshift(retry);
+    q.push(high);
+    expect(q.firstDeadline).toBe(high);
+    q.remove(high);
+    expect(q.firstDeadline).toBe(retry);
+    q.push(ticket(5)); // out of order: from now on the heap answers, with the same ties
+    q.remove(q.firstDeadline as Ticket);
+    expect([q.firstDeadline, (q.remove(retry), q.firstDeadline), (q.remove(a), q.firstDeadline)]).toEqual([retry, a, b]);
+  });
+
+  it('always the earliest of those still queued, through pushes, retries and removals (fixed pseudo-random deadlines)', () => {
+    const q = new TicketQueue(clock, 1000);
+    const queued = new Set<Ticket>();
+    let seed = 12345;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let step = 0; step < 5_000; step++) {
+      const r = random();
+      if (r < 0.45 || queued.size === 0) {
+        const t = ticket(Math.floor(random() * 1000), Math.floor(random() * 3) as 0 | 1 | 2);
+        if (r < 0.05) q.unshift(t);
+        else q.push(t);
+        queued.add(t);
+      } else {
+        const all = [...queued];
+        const victim = all[Math.floor(random() * all.length)] as Ticket;
+        q.remove(victim);
+        queued.delete(victim);
+      }
+      const min = Math.min(...[...queued].map((t) => t.deadline));
+      expect(q.firstDeadline?.deadline ?? Infinity).toBe(min);
+      expect(q.size).toBe(queued.size);
+    }
   });
 });
