@@ -2,18 +2,24 @@
  * Learning a request rate the upstream does not state, from its 429s: a multiplicative decrease
  * on a throttle and an increase while none comes (AIMD), with two refinements.
  *
- * 1. A 429 says "you are at my limit", so the rate the upstream *accepted* over the last window is
- *    a measurement of that limit. On a throttle the rate drops to just under that measurement
- *    when it is below the rate sent (otherwise, a fresh window having let a burst through, to
- *    `rate * decrease`). Counted in a 20-slot sliding window, constant memory per key. This works
- *    when the upstream's window is no longer than `windowMs`; set `adaptive.window` to it.
+ * 1. A 429 says "you are at my limit", so what the upstream *accepted* over the last window is a
+ *    measurement of that limit: a strict window refuses the request after the `L`-th it accepted.
+ *    On a throttle the rate drops to just under that count (per window, in requests per second),
+ *    or just under the rate sent when it accepted more. It is a count over the whole window even
+ *    before a window has passed, or when a pause (the key waiting out a Retry-After) took part of
+ *    it: the upstream's window held those requests all the same. Only when it accepted nothing does
+ *    the rate just multiply by `decrease`. Counted in a 20-slot sliding window, constant memory per
+ *    key. This works when the upstream's window is no longer than `windowMs`; set `adaptive.window`
+ *    to it.
  * 2. The rate last throttled at is remembered (`ceilingHint`). The climb goes half-way to just
  *    under it (99%) per quiet window, and above it only after PROBE_AFTER_WINDOWS quiet windows
  *    (by `increase`), so a raised limit is found again and a stable one costs one 429 per probe.
  *
- * Plain AIMD, simulated against a strict 20/s window from 40/s, achieved 67-84% of the limit over
- * 50 s with 7-17 throttles; see test/core/adaptive-rate.test.ts for this controller's numbers.
- * Time is an argument (milliseconds); nothing here reads a clock.
+ * A 429 at the settled rate (timer or network jitter bunched two requests at the upstream) then
+ * lowers it by 1%, where the decrease would have cost 30%. Plain AIMD, simulated against a strict
+ * 20/s window from 40/s, achieved 67-84% of the limit over 50 s with 7-17 throttles; see
+ * test/core/adaptive-rate.test.ts for this controller's numbers. Time is an argument
+ * (milliseconds); nothing here reads a clock.
  */
 
 export interface AdaptivePolicy {
@@ -44,13 +50,11 @@ export class SlidingCounter {
   /** Index of the slot that holds `#slotStart`, and that slot's start instant. */
   #slot = 0;
   #slotStart: number;
-  readonly #since: number;
 
   constructor(windowMs: number, now: number) {
     this.windowMs = windowMs;
     this.#slotMs = windowMs / SlidingCounter.SLOTS;
     this.#slotStart = now;
-    this.#since = now;
   }
 
   add(now: number): void {
@@ -67,12 +71,6 @@ export class SlidingCounter {
     let total = 0;
     for (let i = 0; i < ring; i++) if (i !== oldest) total += this.#counts[i] as number;
     return total + (this.#counts[oldest] as number) * inside;
-  }
-
-  /** Events per second over the last window, or over the time since the counter started if shorter. */
-  ratePerSec(now: number): number {
-    const spanMs = Math.min(this.windowMs, Math.max(1, now - this.#since));
-    return (this.count(now) * 1000) / spanMs;
   }
 
   #advance(now: number): void {
@@ -126,9 +124,9 @@ export class AdaptiveRate {
     return this.#ceilingHint !== Number.POSITIVE_INFINITY;
   }
 
-  /** Requests per second the upstream accepted over the last window (sliding estimate). */
+  /** What the upstream accepted over the last window, per second of the window (sliding estimate). */
   acceptedPerSec(now: number): number {
-    return this.#accepted.ratePerSec(now);
+    return (this.#accepted.count(now) * 1000) / this.policy.windowMs;
   }
 
   /**
@@ -140,19 +138,20 @@ export class AdaptiveRate {
     this.#lastThrottleAt = now;
     this.#quietWindowsAtHint = 0;
     this.#windowStartedAt = now;
-    if (this.#hintBeforeProbe !== undefined) {
-      // A probe above the known level failed: the level below it is known to hold.
-      this.#ceilingHint = this.#hintBeforeProbe;
-      this.#hintBeforeProbe = undefined;
-      this.#rate = clamp(this.#ceilingHint * APPROACH, this.policy.minPerSec, this.policy.maxPerSec);
+    const probedFrom = this.#hintBeforeProbe;
+    this.#hintBeforeProbe = undefined;
+    // What the upstream accepted over its window before refusing is its limit (or, if that is more
+    // than the rate sent, the limit is about the rate sent).
+    const measured = this.acceptedPerSec(now);
+    if (measured > 0) this.#ceilingHint = Math.min(measured, this.#rate);
+    else if (probedFrom !== undefined) this.#ceilingHint = probedFrom; // a failed probe: the level below it held
+    else {
+      // Nothing accepted says nothing: decrease.
+      this.#ceilingHint = this.#rate;
+      this.#rate = clamp(this.#rate * this.policy.decrease, this.policy.minPerSec, this.policy.maxPerSec);
       return this.#rate;
     }
-    // What the upstream accepted is its limit, if it accepted less than we sent; otherwise the
-    // measurement says nothing (a fresh window let a burst through) and the rate just decreases.
-    const measured = this.acceptedPerSec(now);
-    const informative = measured > 0 && measured < this.#rate * APPROACH;
-    this.#ceilingHint = informative ? measured : this.#rate;
-    this.#rate = clamp(informative ? measured * APPROACH : this.#rate * this.policy.decrease, this.policy.minPerSec, this.policy.maxPerSec);
+    this.#rate = clamp(this.#ceilingHint * APPROACH, this.policy.minPerSec, this.policy.maxPerSec);
     return this.#rate;
   }
 
