@@ -63,7 +63,9 @@ interface LevelResult {
 async function runLevel(limit: number, followUp: boolean): Promise<{ result: LevelResult; tables: Table[] }> {
   const factor = values.factor === undefined ? (limit <= 200 ? 3 : 2) : Number(values.factor);
   const offered = Math.round(limit * factor);
-  const connections = Math.min(maxConnections, Math.max(10, Math.ceil(offered * (maxWaitSec + 0.5))));
+  // autocannon gives each connection an equal share of overallRate per second, and never opens more
+  // connections than overallRate (each would get less than one request per second).
+  const connections = Math.min(maxConnections, offered, Math.max(10, Math.ceil(offered * (maxWaitSec + 0.5))));
   const api = await spawnStandin(['--rate', String(limit), '--window-ms', '1000', '--port', String(common.upstreamPort)]);
   if (common.proxyUrl !== undefined) log(`  stand-in API ${api.url}: the proxy must send to it at most ${limit}/s`);
   const proxy = await startProxy(
