@@ -74,11 +74,32 @@ export function parseConfig(text: string, options: { file?: string; env: Env }):
     );
   }
   const envProblems = substituteEnv(doc, options.env, lineOf);
-  const raw: unknown = doc.toJS();
+  const raw = toPlain(doc, file, lineOf);
   if (raw === null || raw === undefined) {
     throw new ConfigError(file, [{ path: '', message: 'the configuration is empty; at least one upstream is required' }]);
   }
   return validateConfig(raw, { file, locator: yamlLocator(doc, lineOf), problems: envProblems });
+}
+
+/**
+ * `doc.toJS()`, with the yaml library's refusals (an alias without its anchor, an alias count that
+ * means a resource exhaustion attack) turned into a ConfigError at the alias that caused them.
+ */
+function toPlain(doc: Document, file: string, lineOf: (offset: number | undefined) => number | undefined): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    if (!(error instanceof ReferenceError)) throw error;
+    let line: number | undefined;
+    visit(doc, {
+      Alias(_key, alias) {
+        if (line === undefined || alias.resolve(doc) === undefined) line = lineOf(alias.range?.[0]);
+        return alias.resolve(doc) === undefined ? visit.BREAK : undefined;
+      },
+    });
+    const message = error.message.startsWith('Unresolved alias') ? `${error.message.split('\n')[0]}: the anchor is not defined before it` : 'too many YAML aliases are expanded (more than 100): write the values out';
+    throw new ConfigError(file, [{ path: '', line, message }]);
+  }
 }
 
 /** Where a path of the configuration was written: a YAML line, or a command-line flag. */

@@ -73,6 +73,13 @@ export function resetValueToDelayMs(value: number, nowEpochMs: number): number {
   return value * 1000;
 }
 
+/** Seconds to ms; a value whose ms overflow to Infinity is malformed, like any value not finite. */
+function secondsToMs(seconds: number | undefined): number | undefined {
+  if (seconds === undefined) return undefined;
+  const ms = seconds * 1000;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 function parseTriplet(
   dialect: QuotaDialect,
   limitText: string | undefined,
@@ -88,7 +95,7 @@ function parseTriplet(
   if (remaining === undefined && limit !== undefined && used !== undefined) remaining = Math.max(0, limit - used);
   const resetAfter = nonNegative(resetAfterText);
   const reset = nonNegative(resetText);
-  const resetMs = resetAfter !== undefined ? resetAfter * 1000 : reset !== undefined ? resetValueToDelayMs(reset, nowEpochMs) : undefined;
+  const resetMs = resetAfter !== undefined ? secondsToMs(resetAfter) : reset !== undefined ? resetValueToDelayMs(reset, nowEpochMs) : undefined;
   if (remaining === undefined && resetMs === undefined) return undefined;
   return compact({ dialect, limit, remaining, resetMs });
 }
@@ -110,9 +117,9 @@ function parseIetf(rateLimit: string, policyField: string | undefined): QuotaInf
     const info = compact({
       dialect: 'ietf' as const,
       remaining,
-      resetMs: resetSeconds === undefined ? undefined : resetSeconds * 1000,
+      resetMs: secondsToMs(resetSeconds),
       limit,
-      windowMs: windowSeconds === undefined ? undefined : windowSeconds * 1000,
+      windowMs: secondsToMs(windowSeconds),
     });
     // Several policies may apply at once: the binding one allows the fewest requests per second.
     const rate = remaining / Math.max(1, resetSeconds ?? windowSeconds ?? 1);
@@ -134,7 +141,7 @@ function parseIetfDictionary(rateLimit: string): QuotaInfo | undefined {
   const remaining = fields.remaining;
   const resetSeconds = fields.reset;
   if (remaining === undefined && resetSeconds === undefined) return undefined;
-  return compact({ dialect: 'ietf-dict' as const, limit: fields.limit, remaining, resetMs: resetSeconds === undefined ? undefined : resetSeconds * 1000 });
+  return compact({ dialect: 'ietf-dict' as const, limit: fields.limit, remaining, resetMs: secondsToMs(resetSeconds) });
 }
 
 function nonNegative(text: string | undefined): number | undefined {

@@ -14,6 +14,7 @@ export const PROBLEMS = {
   SLUICE_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   SLUICE_SHUTTING_DOWN: { status: 503, title: 'Shutting down' },
   SLUICE_BAD_REQUEST: { status: 400, title: 'Bad request' },
+  SLUICE_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   SLUICE_STORE_UNAVAILABLE: { status: 503, title: 'Rate-limit store unavailable' },
   SLUICE_INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeySource } from '../core/key-template.js';
 import { unsafePathReason } from '../core/safe-path.js';
@@ -32,6 +32,7 @@ const MAX_KEY_LENGTH = 256;
  * parsing is switched off: sluice reads (or streams) the raw body itself.
  */
 export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): void {
+  checkTimeoutsPromptly(app.server);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request: FastifyRequest, _payload: IncomingMessage, done: (err: null) => void) => done(null));
 
@@ -40,6 +41,18 @@ export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): 
     const req = request.raw;
     const res = reply.raw;
     const url = req.url ?? '/';
+    if (!chunkedOnly(req)) {
+      // Node's parser leaves only `X, chunked` here: sluice would forward the still-coded bytes as
+      // the content (RFC 9112 §6.1: a coding the server does not understand gets 501).
+      return sendProblem(res, 'SLUICE_NOT_IMPLEMENTED', 'the only transfer coding sluice accepts is chunked', { close: true });
+    }
+    // Checked before routing, so that `GET http://host/ HTTP/1.1` is refused as what it is.
+    const notAPath = url.startsWith('/') ? undefined : unsafePathReason(url);
+    if (notAPath !== undefined) return sendProblem(res, 'SLUICE_BAD_REQUEST', notAPath, { close: true });
+    if (hostLines(req.rawHeaders) > 1) {
+      // RFC 9112 §3.2: more than one Host is a 400, so no front proxy can route by another one.
+      return sendProblem(res, 'SLUICE_BAD_REQUEST', 'more than one Host header', { close: true });
+    }
     const upstream = options.router.match(url);
     if (!upstream) {
       return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathOf(url)}`, { close: hasBody(req) });
@@ -95,6 +108,30 @@ function begin(exchange: Exchange, body: BodyResult): void {
     default:
       return exchange.start(body);
   }
+}
+
+/**
+ * Node checks `headersTimeout` and `requestTimeout` only every `connectionsCheckingInterval`, 30 s
+ * by default, so a slowloris client could hold a connection up to 30 s longer than they say. Check
+ * a few times per timeout instead (at most every second, at least every 100 ms). Takes effect when
+ * the server starts listening.
+ */
+function checkTimeoutsPromptly(server: Server): void {
+  const shortestMs = Math.min(server.headersTimeout || Number.POSITIVE_INFINITY, server.requestTimeout || Number.POSITIVE_INFINITY);
+  const intervalMs = Math.max(100, Math.min(1000, Math.floor(shortestMs / 4)));
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = intervalMs;
+}
+
+function hostLines(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if ((rawHeaders[i] as string).length === 4 && (rawHeaders[i] as string).toLowerCase() === 'host') count++;
+  return count;
+}
+
+/** No Transfer-Encoding, or exactly `chunked`. */
+function chunkedOnly(req: IncomingMessage): boolean {
+  const te = req.headers['transfer-encoding'];
+  return te === undefined || te.trim().toLowerCase() === 'chunked';
 }
 
 function hasBody(req: IncomingMessage): boolean {

@@ -58,12 +58,19 @@ function bufferBody(req: IncomingMessage, limits: BodyLimits, contentLength: num
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
+      if (size > limits.limitBytes) {
+        // Checked first: the replay buffer may be larger than the listener's limit.
+        cleanup();
+        req.pause();
+        chunks.length = 0;
+        return resolve({ kind: 'too-large' });
+      }
       chunks.push(chunk);
       if (size > limits.bufferBytes) {
         // A chunked body bigger than the replay buffer: stream what we have, then the rest.
         cleanup();
         req.pause();
-        resolve(size > limits.limitBytes ? { kind: 'too-large' } : { kind: 'stream', body: limitedStream(chunks, size, req, limits.limitBytes), contentLength });
+        resolve({ kind: 'stream', body: limitedStream(chunks, size, req, limits.limitBytes), contentLength });
       }
     };
     const onEnd = (): void => {
