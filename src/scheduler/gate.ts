@@ -32,6 +32,9 @@ export interface RuleSpec {
  */
 export const WRITE_HOLD_LIMIT_MS = 1000;
 
+/** With this many tokens in the bucket, an unwritten release does not hold it (see writeHoldUntil). */
+const HOLD_FREE_TOKENS = 2;
+
 /**
  * The state of one rule for one key: its token bucket, its concurrency slots, its pause, and the
  * lanes currently blocked on it (served in turn, which is what makes keys that share a rule fair).
@@ -93,10 +96,14 @@ export class Gate {
 
   /**
    * Until when an unwritten release holds the bucket (see `unwritten`), or -Infinity if none does.
-   * Forgets releases older than the limit.
+   * Forgets releases older than the limit. The hold matters only at the edge of the bucket, for the
+   * release that takes its last whole token: while two or more are left, the bucket allows this
+   * release and the unwritten ones at the same instant anyway, so they may reach the upstream
+   * together (this keeps a high-rate or bursty rule from releasing one request per write).
    */
   writeHoldUntil(now: number): number {
     if (this.unwritten === undefined || this.unwritten.size === 0) return Number.NEGATIVE_INFINITY;
+    if (this.bucket !== undefined && this.bucket.tokensAt(now) >= HOLD_FREE_TOKENS) return Number.NEGATIVE_INFINITY;
     let until = Number.NEGATIVE_INFINITY;
     for (const ticket of this.unwritten) {
       const end = ticket.grantedAt + WRITE_HOLD_LIMIT_MS;

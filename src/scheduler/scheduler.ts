@@ -152,6 +152,8 @@ export class Scheduler implements TicketOwner {
   readonly #run = new LinkedList<Lane>();
   #pendingGates: Gate[] = [];
   #pumping = false;
+  /** Keys in memory (active or idle) per keyed rule, kept as gates come and go (no scan to count). */
+  readonly #keyCounts: number[];
   #queued = 0;
   #inFlight = 0;
   #state: 'open' | 'draining' | 'closed' = 'open';
@@ -163,7 +165,8 @@ export class Scheduler implements TicketOwner {
     this.#clock = options.clock;
     this.#timers = options.timers;
     this.#store = options.store;
-    this.#idle = new LRUCache<string, Gate>({ max: Math.max(1, options.maxIdleKeys), ttlResolution: 0, perf: options.clock });
+    this.#keyCounts = options.rules.map(() => 0);
+    this.#idle = this.#newIdleCache(options.maxIdleKeys);
     this.#keyedRules = options.rules.filter((r) => r.keyed).length;
     for (const rule of this.#rules) {
       if (!rule.keyed) this.#gates.set(String(rule.index), this.#newGate(rule, ''));
@@ -246,7 +249,7 @@ export class Scheduler implements TicketOwner {
     const now = this.#clock.now();
     this.#options = { ...this.#options, ...options, rules: this.#options.rules };
     if (options.maxIdleKeys !== this.#idle.max) {
-      const idle = new LRUCache<string, Gate>({ max: Math.max(1, options.maxIdleKeys), ttlResolution: 0, perf: this.#clock });
+      const idle = this.#newIdleCache(options.maxIdleKeys);
       for (const [id, gate] of [...this.#idle.entries()].reverse()) idle.set(id, gate, { ttl: Math.max(1, this.#idle.getRemainingTTL(id)) });
       this.#idle = idle;
     }
@@ -281,15 +284,13 @@ export class Scheduler implements TicketOwner {
     for (const gate of this.#gates.values()) this.#clearGateTimer(gate);
   }
 
+  /**
+   * The scheduler's numbers, for metrics and /state: O(rules) plus the gates held by queued or
+   * in-flight work, never a scan of the idle keys (unless a rule's rate varies per key).
+   */
   snapshot(): SchedulerSnapshot {
-    const keysPerRule = new Map<number, number>();
-    const count = (gate: Gate): void => {
-      if (gate.rule.keyed) keysPerRule.set(gate.rule.index, (keysPerRule.get(gate.rule.index) ?? 0) + 1);
-    };
-    for (const gate of this.#gates.values()) count(gate);
-    for (const gate of this.#idle.values()) count(gate);
     let keys = 0;
-    for (const n of keysPerRule.values()) keys += n;
+    for (const n of this.#keyCounts) keys += n;
     return {
       state: this.#state,
       queued: this.#queued,
@@ -303,7 +304,7 @@ export class Scheduler implements TicketOwner {
         effectiveRatePerSec: this.#currentRate(rule),
         burst: rule.burst,
         concurrency: rule.concurrency,
-        keys: rule.keyed ? (keysPerRule.get(rule.index) ?? 0) : 1,
+        keys: rule.keyed ? (this.#keyCounts[rule.index] ?? 0) : 1,
       })),
     };
   }
@@ -694,9 +695,26 @@ export class Scheduler implements TicketOwner {
 
   #retain(gate: Gate): void {
     if (gate.refs++ === 0 && gate.rule.keyed) {
-      this.#idle.delete(gate.id);
+      // From the idle cache (a `delete` its dispose ignores), or new: one more key in memory.
+      if (!this.#idle.delete(gate.id)) this.#countKey(gate, 1);
       this.#gates.set(gate.id, gate);
     }
+  }
+
+  #countKey(gate: Gate, delta: 1 | -1): void {
+    this.#keyCounts[gate.rule.index] = (this.#keyCounts[gate.rule.index] ?? 0) + delta;
+  }
+
+  /** The idle keys: bounded, each kept until its state stops mattering; leaving it forgets a key. */
+  #newIdleCache(maxIdleKeys: number): LRUCache<string, Gate> {
+    return new LRUCache<string, Gate>({
+      max: Math.max(1, maxIdleKeys),
+      ttlResolution: 0,
+      perf: this.#clock,
+      dispose: (gate, _id, reason) => {
+        if (reason === 'evict' || reason === 'expire') this.#countKey(gate, -1);
+      },
+    });
   }
 
   /** A keyed gate nobody holds is forgotten, or kept idle for as long as its state matters. */
@@ -704,7 +722,7 @@ export class Scheduler implements TicketOwner {
     if (--gate.refs > 0 || !gate.rule.keyed) return;
     this.#clearGateTimer(gate);
     this.#gates.delete(gate.id);
-    if (gate.isPristine(now)) return;
+    if (gate.isPristine(now)) return this.#countKey(gate, -1);
     const fullAt = gate.bucket ? gate.bucket.fullAt() : Number.NEGATIVE_INFINITY;
     const ttl = Math.ceil(Math.max(fullAt, gate.pausedUntil) - now);
     this.#idle.set(gate.id, gate, { ttl: Math.max(1, ttl) });
@@ -750,7 +768,8 @@ export class Scheduler implements TicketOwner {
       if (rate < UNBOUNDED_RATE_PER_SEC && (slowest === undefined || rate < slowest)) slowest = rate;
     };
     for (const gate of this.#gates.values()) consider(gate);
-    if (rule.keyed) for (const gate of this.#idle.values()) consider(gate);
+    // Only a rate that varies per key (adapted, learned) makes an idle key's rate worth a look.
+    if (rule.keyed && (rule.adaptive !== undefined || rule.learns === true)) for (const gate of this.#idle.values()) consider(gate);
     return slowest ?? (rule.ratePerSec === undefined ? undefined : this.#effectiveRate(rule));
   }
 

@@ -106,14 +106,28 @@ describe('Scheduler: one rule', () => {
   });
 
   it('releases nothing more while a release is not yet written, for at most a second', () => {
-    const h = harness([{ ratePerSec: 1000, burst: 5 }]);
+    const h = harness([{ ratePerSec: 4, burst: 1 }]);
     h.request('a', [], { written: false });
     h.request('b');
-    h.request('c');
-    expect(h.granted()).toEqual(['a']); // b and c wait for a's write despite the burst
-    h.timers.advance(999);
+    h.timers.advance(250); // b's token is there, but a is not written yet
+    expect(h.granted()).toEqual(['a']);
+    h.timers.advance(749);
     expect(h.granted()).toEqual(['a']);
     h.timers.advance(1); // a's connection never opened: the gate stops waiting
+    expect(h.granted()).toEqual(['a', 'b']);
+  });
+
+  it('holds only the release that takes the last whole token of a burst', () => {
+    const h = harness([{ ratePerSec: 1, burst: 3 }]);
+    h.request('a', [], { written: false });
+    h.request('b', [], { written: false });
+    h.request('c');
+    // a and b leave a full token or more behind: the bucket allows them at the same instant, so
+    // they may reach the upstream together. c would take the last one: it waits for their writes.
+    expect(h.granted()).toEqual(['a', 'b']);
+    h.timers.advance(999);
+    expect(h.granted()).toEqual(['a', 'b']);
+    h.timers.advance(1);
     expect(h.granted()).toEqual(['a', 'b', 'c']);
   });
 
@@ -331,6 +345,31 @@ describe('Scheduler: keys', () => {
     h.releaseAll();
     h.timers.advance(1001);
     expect(h.scheduler.gateSnapshot(0, 'A')).toBeUndefined();
+  });
+
+  it('counts the keys in memory as they come, go idle, come back and are forgotten', () => {
+    const h = harness([{ keyed: true, ratePerSec: 1 }, { ratePerSec: 1000, burst: 10 }], { maxIdleKeys: 2 });
+    const keys = (): number => h.scheduler.snapshot().rules[0]?.keys ?? Number.NaN;
+    h.request('a', ['A', '']);
+    h.request('b', ['B', '']);
+    expect(keys()).toBe(2); // in flight
+    expect(h.scheduler.snapshot().rules[1]?.keys).toBe(1); // a rule without a key has one
+    h.releaseAll();
+    expect(keys()).toBe(2); // idle, their buckets refilling
+    h.request('c', ['A', '']); // A comes back from the idle cache: still one key
+    expect(keys()).toBe(2);
+    h.timers.advance(1100);
+    expect(h.granted()).toEqual(['a', 'b', 'c']);
+    h.releaseAll();
+    h.request('d', ['C', '']);
+    h.request('e', ['D', '']);
+    h.releaseAll();
+    expect(keys()).toBe(2); // the idle cache holds two: the oldest were evicted
+    expect(h.scheduler.snapshot().keys).toBe(2);
+    h.timers.advance(1001);
+    h.request('f', ['C', '']); // C's state expired: a new key replaces it
+    expect(keys()).toBe(2);
+    expect(h.granted()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
   });
 });
 
