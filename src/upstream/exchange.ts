@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { parseQuotaHeaders, type QuotaInfo } from '../core/ratelimit-headers.js';
@@ -63,6 +64,29 @@ function classify(err: Error): 'timeout' | 'connect' | 'reset' {
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Callbacks for the close of a connection that carries pipelined requests. Node gives a pipelined
+ * request its response (and that response its `close` event) only once the requests before it are
+ * answered, and the request's own `close` fires as soon as its body is read: the socket is the only
+ * thing that says the client is gone. One listener per socket, however deep the pipeline.
+ */
+const pipelinedOn = new WeakMap<Socket, Set<() => void>>();
+
+function onConnectionClose(socket: Socket, callback: () => void): () => void {
+  let callbacks = pipelinedOn.get(socket);
+  if (!callbacks) {
+    const set = new Set<() => void>();
+    callbacks = set;
+    pipelinedOn.set(socket, set);
+    socket.once('close', () => {
+      pipelinedOn.delete(socket);
+      for (const fn of set) fn();
+    });
+  }
+  callbacks.add(callback);
+  return () => callbacks.delete(callback);
 }
 
 /** The undici handler of one attempt; stale attempts (aborted, superseded) are ignored. */
@@ -160,6 +184,8 @@ export class Exchange {
   #current: Attempt | undefined;
   #backoff: TimerHandle | undefined;
   #finished = false;
+  /** Stops watching the connection of a pipelined request (see onConnectionClose). */
+  #unwatchConnection: (() => void) | undefined;
   clientGone = false;
   /** Attempts sent so far. */
   attempts = 0;
@@ -201,6 +227,8 @@ export class Exchange {
     this.#budgetEnd = this.startedAt + this.maxWaitMs + retry.attempts * timeout;
     this.#idempotencyKey = options.req.headers['idempotency-key'] !== undefined;
     this.res.once('close', this.#onClientClose);
+    // Behind another request on its connection (pipelined): no response socket yet.
+    if (this.res.socket === null && !options.req.socket.destroyed) this.#unwatchConnection = onConnectionClose(options.req.socket, this.#onClientClose);
     this.#observer.onStart(this);
   }
 
@@ -470,6 +498,7 @@ export class Exchange {
   #finish(outcome: RequestOutcome): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#unwatchConnection?.();
     this.outcome = outcome;
     this.upstream.deps.metrics.requests[outcome].inc();
     this.#observer.onFinish(this);
