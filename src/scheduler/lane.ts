@@ -28,8 +28,13 @@ export class Lane implements ListNode<Lane> {
    * later releases back.
    */
   wakeAt = Number.NEGATIVE_INFINITY;
-  /** What the lane waits for while it is in a gate's waiting list. */
-  blockedOn: 'time' | 'slot' | undefined;
+  /**
+   * What the lane waits for while it is in a gate's waiting list: time (a pause, a token), a slot
+   * (a concurrency slot freed now: the grant is accounted from then), or the write of the gate's
+   * previous release (the grant keeps its place in the bucket's schedule: a write within the send
+   * tolerance must not push every later release back).
+   */
+  blockedOn: 'time' | 'slot' | 'write' | undefined;
   /** A shared store is being asked for the head's tokens (the lane is in no list meanwhile). */
   taking = false;
   expiryTimer: TimerHandle | undefined;

@@ -482,7 +482,7 @@ export class Scheduler implements TicketOwner {
       const holdUntil = gate.writeHoldUntil(now);
       if (holdUntil > now) {
         this.#armGate(gate, holdUntil);
-        return this.#park(lane, gate, 'slot', now);
+        return this.#park(lane, gate, 'write', now);
       }
     }
     // Only buckets that bind are asked (a rule still learning its rate has none that does).
@@ -557,7 +557,7 @@ export class Scheduler implements TicketOwner {
   }
 
   /** Puts `lane` in the waiting list of `gate`; for time, first refuses heads that cannot make it. */
-  #park(lane: Lane, gate: Gate, blockedOn: 'time' | 'slot', now: number, readyAt = now): void {
+  #park(lane: Lane, gate: Gate, blockedOn: 'time' | 'slot' | 'write', now: number, readyAt = now): void {
     if (blockedOn === 'time') {
       for (let head = lane.tickets.first; head && head.deadline < readyAt; head = lane.tickets.first) {
         this.#refuse(head, { code: 'SLUICE_QUEUE_TIMEOUT', retryAfterMs: readyAt - now, keyRatePerSec: keyRate(lane.gates) });

@@ -117,6 +117,23 @@ describe('Scheduler: one rule', () => {
     expect(h.granted()).toEqual(['a', 'b']);
   });
 
+  it('keeps the schedule when a release waited for a write that came within the tolerance', () => {
+    // 2000/s: releases every 0.5 ms, closer than the 1 ms a write may take without re-basing.
+    const h = harness([{ ratePerSec: 2000 }]);
+    const a = h.ticket(h.request('a', [], { written: false }));
+    h.request('b', [], { written: false });
+    h.request('c');
+    h.timers.advance(0.8); // b was due at 0.5 but waits for a's write
+    a.sent();
+    h.grants[1]?.ticket.sent();
+    h.timers.advance(5);
+    // b goes at a's write, booked at its due time: c is due 0.5 ms after b's due time, not after
+    // the write (which would push every later release back by 0.3 ms).
+    const times = h.grants.map((g) => g.at - 1000);
+    expect(times).toHaveLength(3);
+    [0, 0.8, 1].forEach((t, i) => expect(times[i]).toBeCloseTo(t, 6));
+  });
+
   it('holds only the release that takes the last whole token of a burst', () => {
     const h = harness([{ ratePerSec: 1, burst: 3 }]);
     h.request('a', [], { written: false });
