@@ -10,6 +10,7 @@
  * - `runHeaders`: a steady backlog through a sluice with no rate at all, against an API that sends
  *   quota headers, for a fixed time. Reports the API's 429s and the share of the quota used.
  */
+import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
 import { parsePrometheus } from './observe.js';
 import type { StandinStats } from './standin.js';
@@ -165,6 +166,7 @@ export async function runHeaders(options: {
   const backlog = options.backlog ?? 20;
   const agent = new Agent({ connections: backlog, keepAliveTimeout: 30_000 });
   const stop = new AbortController();
+  setMaxListeners(backlog + 1, stop.signal); // every caller's request listens to it
   const failures: Record<string, number> = {};
   let index = 0;
   const caller = async (): Promise<void> => {
