@@ -30,6 +30,9 @@ const DEADLINE_SLACK_FRACTION = 0.1;
 /** Retry-After of a refusal because the shared store cannot be reached. */
 const STORE_RETRY_AFTER_MS = 1000;
 
+/** Idle keys (most recently used first) whose rate `sluice_effective_rate` considers per scrape. */
+const IDLE_RATE_SCAN = 1000;
+
 export interface SchedulerOptions {
   readonly rules: readonly RuleSpec[];
   /** Queued tickets across all keys (`queue.maxSize`), and per key (`queue.maxPerKey`). */
@@ -758,7 +761,8 @@ export class Scheduler implements TicketOwner {
 
   /**
    * The rate a rule releases at now: its gate's for a rule without a key; for a keyed rule, the
-   * slowest key in memory (or the configured rate when no key is). Undefined when nothing binds.
+   * slowest key with work or among the IDLE_RATE_SCAN idle keys used last (or the configured rate
+   * when there is none). Undefined when nothing binds.
    */
   #currentRate(rule: RuleSpec): number | undefined {
     let slowest: number | undefined;
@@ -768,8 +772,15 @@ export class Scheduler implements TicketOwner {
       if (rate < UNBOUNDED_RATE_PER_SEC && (slowest === undefined || rate < slowest)) slowest = rate;
     };
     for (const gate of this.#gates.values()) consider(gate);
-    // Only a rate that varies per key (adapted, learned) makes an idle key's rate worth a look.
-    if (rule.keyed && (rule.adaptive !== undefined || rule.learns === true)) for (const gate of this.#idle.values()) consider(gate);
+    // Only a rate that varies per key (adapted, learned) makes an idle key's rate worth a look, and
+    // only the most recently used ones: a scrape must not walk 100,000 idle keys.
+    if (rule.keyed && (rule.adaptive !== undefined || rule.learns === true)) {
+      let looked = 0;
+      for (const gate of this.#idle.values()) {
+        if (++looked > IDLE_RATE_SCAN) break;
+        consider(gate);
+      }
+    }
     return slowest ?? (rule.ratePerSec === undefined ? undefined : this.#effectiveRate(rule));
   }
 
