@@ -169,7 +169,10 @@ it(
     expect(keysAfter).toBeLessThanOrEqual(MAX_IDLE);
     // Bounded memory: 100,000 remembered keys would be tens of megabytes of heap.
     expect(heapAfter - heapBefore).toBeLessThan(16 * 1024 * 1024);
-    expect(rssAfter - rssBefore).toBeLessThan(128 * 1024 * 1024);
+    // RSS is only a backstop (it is the whole test process, clients included): Node 24 keeps the
+    // pages its larger young generation used during the attack (224 MB of RSS growth for under 16 MB
+    // of heap, measured), Node 20 returns most of them (under 128 MB).
+    expect(rssAfter - rssBefore).toBeLessThan(320 * 1024 * 1024);
     // The legitimate tenant kept its rate: 2/s (burst 1).
     const spanSec = ((victimArrivals.at(-1) as number) - (victimArrivals[0] as number)) / 1000;
     const victimRate = (victimArrivals.length - 1) / spanSec;
