@@ -23,8 +23,12 @@ beforeAll(async () => {
   upstream = http.createServer((req, res) => {
     upstreamAttempts++;
     req.resume();
-    res.writeHead(429, { 'retry-after': '0', 'content-type': 'text/plain', 'content-length': 9 });
-    res.end('throttled');
+    // 20 ms per answer: with 100 slots sluice sends at most 5,000 attempts/s, so the storm (which
+    // arrives in well under a second) really waits in sluice all at once, however fast the machine.
+    setTimeout(() => {
+      res.writeHead(429, { 'retry-after': '0', 'content-type': 'text/plain', 'content-length': 9 });
+      res.end('throttled');
+    }, 20);
   });
   upstream.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
