@@ -121,6 +121,9 @@ describe.skipIf(!redisUrl)('RedisBucketStore', () => {
       const spec = { id: `${uniqueUpstream()}:1:acct`, ratePerSec: 100, burst: 10 };
       const now = performance.now();
       a.pause([a.bucket(spec)], now, now + 400);
+      // The pause is fire-and-forget on a's connection; b asks on its own, once it has landed.
+      const key = redisKeyOf('sluice-test:', spec.id);
+      for (let i = 0; i < 50 && (await inspector.hexists(key, 'p')) === 0; i++) await sleep(5);
       const other = await takeNow(b, [b.bucket(spec)]);
       expect(other.granted).toBe(false);
       if (!other.granted) expect(Math.abs(other.retryAt - (now + 400))).toBeLessThan(20);
