@@ -19,7 +19,6 @@ export interface BucketSpec {
  * bucket itself; for a shared store it carries what this process last learned (a hint).
  */
 export interface BucketHandle {
-  readonly spec: BucketSpec;
   /** When a token may next be available: exact for the memory store, a hint for a shared one. */
   availableAt(): number;
   /** Tokens available at `now` (fractional), as far as this process knows. */

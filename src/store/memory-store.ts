@@ -3,12 +3,11 @@ import type { BucketHandle, BucketSpec, BucketStore, TakeResult } from './bucket
 
 /** A bucket held in this process: the token bucket itself, plus its pause. */
 export class MemoryBucket implements BucketHandle {
-  readonly spec: BucketSpec;
   readonly bucket: TokenBucket;
   pausedUntil = Number.NEGATIVE_INFINITY;
 
+  /** Keeps nothing of `spec` but the bucket it describes: an idle key costs what it must. */
   constructor(spec: BucketSpec) {
-    this.spec = spec;
     this.bucket = new TokenBucket({ ratePerSec: spec.ratePerSec, burst: spec.burst });
   }
 
