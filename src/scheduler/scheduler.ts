@@ -253,6 +253,9 @@ export class Scheduler implements TicketOwner {
     this.#options = { ...this.#options, ...options, rules: this.#options.rules };
     if (options.maxIdleKeys !== this.#idle.max) {
       const idle = this.#newIdleCache(options.maxIdleKeys);
+      // Expired keys are forgotten (and uncounted) now: entries() would skip them, and the old
+      // cache, dropped whole, disposes nothing. A reload is rare; this walk is fine there.
+      this.#idle.purgeStale();
       for (const [id, gate] of [...this.#idle.entries()].reverse()) idle.set(id, gate, { ttl: Math.max(1, this.#idle.getRemainingTTL(id)) });
       this.#idle = idle;
     }
@@ -289,7 +292,7 @@ export class Scheduler implements TicketOwner {
 
   /**
    * The scheduler's numbers, for metrics and /state: O(rules) plus the gates held by queued or
-   * in-flight work, never a scan of the idle keys (unless a rule's rate varies per key).
+   * in-flight work, and at most IDLE_RATE_SCAN idle keys (only for a rule whose rate varies per key).
    */
   snapshot(): SchedulerSnapshot {
     let keys = 0;

@@ -55,3 +55,18 @@ describe('Scheduler#reconfigure (hot reload)', () => {
     expect(h.request('c')).toMatchObject({ code: 'SLUICE_QUEUE_FULL' });
   });
 });
+
+describe('Scheduler#reconfigure: keys in memory', () => {
+  it('keeps counting keys right when the idle bound changes, expired idle keys included', () => {
+    const h = harness([{ keyed: true, ratePerSec: 1 }], { maxIdleKeys: 10 });
+    const keys = (): number => h.scheduler.snapshot().keys;
+    for (const key of ['A', 'B', 'C']) h.request(key, [key]);
+    h.releaseAll();
+    expect(keys()).toBe(3); // idle, their buckets refilling for a second
+    h.timers.advance(1_001); // expired, not yet dropped by the cache
+    h.scheduler.reconfigure({ ...bounds, maxIdleKeys: 20, rules: rules({ keyed: true, ratePerSec: 1 }) });
+    expect(keys()).toBe(0);
+    h.request('d', ['D']);
+    expect(keys()).toBe(1);
+  });
+});
