@@ -107,14 +107,14 @@ export class Gate {
     let until = Number.NEGATIVE_INFINITY;
     for (const ticket of this.unwritten) {
       const end = ticket.grantedAt + WRITE_HOLD_LIMIT_MS;
-      if (end <= now) this.written(ticket);
+      if (end <= now) this.dropHold(ticket);
       else if (end > until) until = end;
     }
     return until;
   }
 
   /** `ticket` was written (or will never be): it holds the bucket no more. */
-  written(ticket: Ticket): void {
+  dropHold(ticket: Ticket): void {
     if (this.unwritten?.delete(ticket) && this.unwritten.size === 0) this.unwritten = undefined; // an idle key keeps no empty Set
   }
 

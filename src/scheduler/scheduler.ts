@@ -363,7 +363,7 @@ export class Scheduler implements TicketOwner {
     this.#store.usedAt(ticket.taken, this.#clock.now(), SEND_DELAY_TOLERANCE_MS);
     for (const gate of ticket.gates) {
       if (!gate.bucket) continue;
-      gate.written(ticket);
+      gate.dropHold(ticket);
       if (gate.waiting.size > 0) this.#markPending(gate);
     }
     this.#pump();
@@ -383,7 +383,7 @@ export class Scheduler implements TicketOwner {
         this.#applyRate(gate, now);
       }
       gate.inFlight--;
-      if (!ticket.written) gate.written(ticket);
+      if (!ticket.written) gate.dropHold(ticket);
       if (gate.waiting.size > 0) this.#markPending(gate);
     }
     this.#dropRefs(ticket);
