@@ -79,8 +79,18 @@ await runScenario({ scenario: 'adaptive', title: `adaptive rate: ${limit}/s API,
   };
   const targets: TargetResult[] = [
     { name: 'every call succeeds', target: `${calls} / ${calls}`, measured: all((r) => r.ok).join(', '), met: worst.ok === calls },
-    { name: 'upstream 429s', target: '< 3% of calls', measured: all((r) => `${r.upstream429s} (${round(r.upstream429Percent, 1)}%)`).join(', '), met: worst.percent429 < 3 },
-    { name: 'effective rate within 10% of the limit', target: '< 10 s', measured: all((r) => (r.settledAtSec === undefined ? 'never' : `${r.settledAtSec.toFixed(1)} s`)).join(', '), met: worst.settled < 10 },
+    {
+      name: 'upstream 429s',
+      target: '< 3% of calls',
+      measured: all((r) => `${r.upstream429s} (${round(r.upstream429Percent, 1)}%)`).join(', '),
+      met: worst.percent429 < 3,
+    },
+    {
+      name: 'effective rate within 10% of the limit',
+      target: '< 10 s',
+      measured: all((r) => (r.settledAtSec === undefined ? 'never' : `${r.settledAtSec.toFixed(1)} s`)).join(', '),
+      met: worst.settled < 10,
+    },
     { name: 'achieved rate', target: `>= 90% of ${limit}/s`, measured: all((r) => `${round(r.achievedPercent, 1)}%`).join(', '), met: worst.achieved >= 90 },
   ];
   const charts: Chart[] = [
@@ -98,7 +108,18 @@ await runScenario({ scenario: 'adaptive', title: `adaptive rate: ${limit}/s API,
     tables: [
       {
         title: `${calls} calls at once, API limited to ${limit}/s (strict sliding window), sluice configured at ${configured}/s, adaptive on`,
-        columns: ['run', 'calls ok', 'API 429s', '429s % of calls', 'settled within 10% at (s)', 'final rate (/s)', 'achieved (/s)', '% of limit', 'wall (s)', 'most in any 1000 ms'],
+        columns: [
+          'run',
+          'calls ok',
+          'API 429s',
+          '429s % of calls',
+          'settled within 10% at (s)',
+          'final rate (/s)',
+          'achieved (/s)',
+          '% of limit',
+          'wall (s)',
+          'most in any 1000 ms',
+        ],
         rows: results.map((r, i) => [
           `run ${i + 1}`,
           r.ok,

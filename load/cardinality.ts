@@ -114,7 +114,9 @@ upstreams:
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       if (++done % 10_000 === 0) {
         const last = sampler.samples.at(-1);
-        progress.set(`attack: ${done}/${keyCount} keys, ${Math.round((done / (performance.now() - attackStarted)) * 1000)} req/s, sluice_keys ${last?.keys ?? '?'}, RSS ${mb(last?.rssBytes) ?? '?'} MB`);
+        progress.set(
+          `attack: ${done}/${keyCount} keys, ${Math.round((done / (performance.now() - attackStarted)) * 1000)} req/s, sluice_keys ${last?.keys ?? '?'}, RSS ${mb(last?.rssBytes) ?? '?'} MB`,
+        );
       }
     }
   };
@@ -147,7 +149,9 @@ upstreams:
     {
       title: 'the attack',
       columns: ['distinct keys', 'connections', 'seconds', 'req/s', 'answers'],
-      rows: [[keyCount, concurrency, round(attackMs / 1000, 1), Math.round((keyCount / attackMs) * 1000), [...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')]],
+      rows: [
+        [keyCount, concurrency, round(attackMs / 1000, 1), Math.round((keyCount / attackMs) * 1000), [...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')],
+      ],
     },
     {
       title: 'sluice memory and keys',
@@ -161,7 +165,9 @@ upstreams:
     {
       title: 'meanwhile',
       columns: ['legitimate tenant: requests', 'its rate (/s)', 'its failures', 'probes', 'probe p99 (ms)', 'probe max (ms)', 'probes failed'],
-      rows: [[victimDone.length, round(victimRate, 3), victimFailed, probeMs.length, round(percentile(probeOk, 99), 1), round(Math.max(...probeOk), 1), probeFailed]],
+      rows: [
+        [victimDone.length, round(victimRate, 3), victimFailed, probeMs.length, round(percentile(probeOk, 99), 1), round(Math.max(...probeOk), 1), probeFailed],
+      ],
     },
   ];
   const charts: Chart[] = [
@@ -189,16 +195,50 @@ upstreams:
   return {
     tables,
     targets: [
-      { name: 'keys bounded', target: `sluice_keys <= maxIdle + ${2 * (concurrency + 1)} (two per request in flight)`, measured: String(keysMax), met: keysMax <= maxIdle + 2 * (concurrency + 1) },
-      { name: 'every attack request answered', target: `${keyCount} x 200`, measured: [...statuses].map(([s, n]) => `${s}: ${n}`).join(', '), met: statuses.get(200) === keyCount },
-      { name: 'legitimate tenant keeps its rate', target: `${VICTIM_RATE * 0.9}..${VICTIM_RATE * 1.01}/s`, measured: `${round(victimRate, 3)}/s`, met: victimRate >= VICTIM_RATE * 0.9 && victimRate <= VICTIM_RATE * 1.01 && victimFailed === 0 },
-      { name: 'sluice answers throughout', target: 'no failed probe, max < 1000 ms', measured: `${probeFailed} failed, max ${round(Math.max(...probeOk), 1)} ms`, met: probeFailed === 0 && Math.max(...probeOk) < 1000 },
+      {
+        name: 'keys bounded',
+        target: `sluice_keys <= maxIdle + ${2 * (concurrency + 1)} (two per request in flight)`,
+        measured: String(keysMax),
+        met: keysMax <= maxIdle + 2 * (concurrency + 1),
+      },
+      {
+        name: 'every attack request answered',
+        target: `${keyCount} x 200`,
+        measured: [...statuses].map(([s, n]) => `${s}: ${n}`).join(', '),
+        met: statuses.get(200) === keyCount,
+      },
+      {
+        name: 'legitimate tenant keeps its rate',
+        target: `${VICTIM_RATE * 0.9}..${VICTIM_RATE * 1.01}/s`,
+        measured: `${round(victimRate, 3)}/s`,
+        met: victimRate >= VICTIM_RATE * 0.9 && victimRate <= VICTIM_RATE * 1.01 && victimFailed === 0,
+      },
+      {
+        name: 'sluice answers throughout',
+        target: 'no failed probe, max < 1000 ms',
+        measured: `${probeFailed} failed, max ${round(Math.max(...probeOk), 1)} ms`,
+        met: probeFailed === 0 && Math.max(...probeOk) < 1000,
+      },
     ],
     charts,
     notes: [
       `RSS growth from baseline to 5 s after the attack: ${round(rssGrowthMb, 1)} MB. The idle-key LRU holds up to keys.maxIdle (${maxIdle}) keys whose buckets are not yet full, each a few hundred bytes (load:scale measures the cost per idle key); keys longer than 256 characters are kept as their SHA-256.`,
       'RSS is read from /proc every 2 s; heap and sluice_keys from the admin /metrics at the same time.',
     ],
-    data: { keyCount, concurrency, maxIdle, attackMs, statuses: Object.fromEntries(statuses), baseline, after, keysMax, rssPeak, victimRate, victimRequests: victimDone.length, probeFailed, samples },
+    data: {
+      keyCount,
+      concurrency,
+      maxIdle,
+      attackMs,
+      statuses: Object.fromEntries(statuses),
+      baseline,
+      after,
+      keysMax,
+      rssPeak,
+      victimRate,
+      victimRequests: victimDone.length,
+      probeFailed,
+      samples,
+    },
   };
 });

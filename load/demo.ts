@@ -98,7 +98,8 @@ else {
   log(`  achieved rate         ${report.achievedPerSec}/s = ${report.achievedPercentOfLimit}% of the ${rate}/s limit (calls ok / wall time)`);
   log(`  wall time             ${report.wallSeconds} s (ideal ${report.idealWallSeconds} s)`);
   log(`  most in any 1000 ms   ${stats.maxAcceptedInAnySecond} (the API allows ${rate})`);
-  if (stats.tightestSpanMs !== undefined) log(`  tightest ${rate + 1} in a row   ${report.tightestSpanMs} ms apart (more than 1000 ms: never ${rate + 1} in one window)`);
+  if (stats.tightestSpanMs !== undefined)
+    log(`  tightest ${rate + 1} in a row   ${report.tightestSpanMs} ms apart (more than 1000 ms: never ${rate + 1} in one window)`);
   log(`  queue wait p50 / p99  ${fmtMs(report.queueWaitMs.p50)} / ${fmtMs(report.queueWaitMs.p99)}`);
   log('');
   log(ok === count && stats.rejected === 0 ? '  every call succeeded and the API never saw more than its limit.' : '  some calls did not succeed: see above.');

@@ -49,7 +49,15 @@ interface Case {
 }
 
 async function runOnce(dialect: 'x-ratelimit' | 'ietf', window: 'sliding' | 'fixed', run: number): Promise<HeadersRun> {
-  const api = await spawnStandin(['--rate', String(quota), '--window-ms', String(windowMs), '--quota-headers', dialect, ...(window === 'fixed' ? ['--fixed-window'] : [])]);
+  const api = await spawnStandin([
+    '--rate',
+    String(quota),
+    '--window-ms',
+    String(windowMs),
+    '--quota-headers',
+    dialect,
+    ...(window === 'fixed' ? ['--fixed-window'] : []),
+  ]);
   const sluice = await spawnSluice(`# written by load/headers.ts
 listen: { host: 127.0.0.1, port: 0 }
 admin: { host: 127.0.0.1, port: 0 }
@@ -83,7 +91,12 @@ await runScenario({ scenario: 'headers', title: `pacing by quota headers: ${quot
     for (const dialect of dialects) {
       const mine = cases.filter((c) => c.dialect === dialect && c.window === window).map((c) => c.result);
       targets.push(
-        { name: `${dialect}, ${window}: upstream 429s`, target: '0', measured: mine.map((r) => r.upstream429s).join(', '), met: mine.every((r) => r.upstream429s === 0) },
+        {
+          name: `${dialect}, ${window}: upstream 429s`,
+          target: '0',
+          measured: mine.map((r) => r.upstream429s).join(', '),
+          met: mine.every((r) => r.upstream429s === 0),
+        },
         {
           name: `${dialect}, ${window}: quota used`,
           target: '>= 90%',
@@ -117,7 +130,9 @@ await runScenario({ scenario: 'headers', title: `pacing by quota headers: ${quot
           c.result.accepted,
           c.result.possible,
           round(c.result.usedPercent, 1),
-          Object.entries(c.result.clientFailures).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none',
+          Object.entries(c.result.clientFailures)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', ') || 'none',
         ]),
       },
     ],

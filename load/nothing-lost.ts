@@ -45,8 +45,32 @@ await runScenario({ scenario: 'nothing-lost', title: `nothing lost: ${seconds} s
   const tables: Table[] = [
     {
       title: 'requests',
-      columns: ['sent', 'ok (relayed)', 'refused (sluice)', 'errors (cut)', 'aborted', 'sluice_requests_total', 'client accounted', 'lost', 'logged twice', 'hung'],
-      rows: [[tally.sent, tally.outcomes.ok, tally.outcomes.refused, tally.outcomes.error, tally.outcomes.aborted, r.sluiceTotal, r.clientAccounted, lost, r.loggedTwice, r.hung]],
+      columns: [
+        'sent',
+        'ok (relayed)',
+        'refused (sluice)',
+        'errors (cut)',
+        'aborted',
+        'sluice_requests_total',
+        'client accounted',
+        'lost',
+        'logged twice',
+        'hung',
+      ],
+      rows: [
+        [
+          tally.sent,
+          tally.outcomes.ok,
+          tally.outcomes.refused,
+          tally.outcomes.error,
+          tally.outcomes.aborted,
+          r.sluiceTotal,
+          r.clientAccounted,
+          lost,
+          r.loggedTwice,
+          r.hung,
+        ],
+      ],
     },
     { title: "sluice's outcomes (its log lines)", columns: Object.keys(run.loggedByOutcome), rows: [Object.values(run.loggedByOutcome)] },
     { title: 'answers by status, as the clients saw them', columns: Object.keys(tally.byStatus), rows: [Object.values(tally.byStatus)] },
@@ -56,7 +80,12 @@ await runScenario({ scenario: 'nothing-lost', title: `nothing lost: ${seconds} s
     tables,
     targets: [
       { name: 'requests lost', target: '0', measured: String(lost), met: lost === 0 && r.loggedTwice === 0 && r.loggedUnknown === 0 },
-      { name: 'client accounting = sluice_requests_total', target: 'equal', measured: `${r.clientAccounted} / ${r.sluiceTotal}`, met: r.clientAccounted === r.sluiceTotal },
+      {
+        name: 'client accounting = sluice_requests_total',
+        target: 'equal',
+        measured: `${r.clientAccounted} / ${r.sluiceTotal}`,
+        met: r.clientAccounted === r.sluiceTotal,
+      },
       { name: 'crashes', target: '0', measured: run.crashed ? '1' : '0', met: !run.crashed },
       { name: 'clean stop', target: 'exit 0 on SIGTERM', measured: `exit ${run.exitCode ?? 'none'}`, met: run.exitCode === 0 },
     ],

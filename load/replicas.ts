@@ -151,7 +151,9 @@ async function grantsOnly(): Promise<void> {
   const keyPrefix = `grants-only-${Date.now()}:`;
   const grants: number[] = [];
   const stores = await Promise.all(
-    Array.from({ length: replicaCount }, () => createStore({ type: 'redis', url, onError: 'deny', replicasHint: replicaCount, timeout: 250, keyPrefix }, { clock: systemClock })),
+    Array.from({ length: replicaCount }, () =>
+      createStore({ type: 'redis', url, onError: 'deny', replicasHint: replicaCount, timeout: 250, keyPrefix }, { clock: systemClock }),
+    ),
   );
   const endAt = performance.now() + seconds * 1000;
   const schedulers = stores.map(
@@ -190,7 +192,9 @@ async function grantsOnly(): Promise<void> {
   await server?.kill();
   const span = (grants[grants.length - 1] as number) - (grants[0] as number);
   const perSec = ((grants.length - 1) / span) * 1000;
-  console.log(`grants-only: ${replicaCount} scheduler(s) sharing one Redis bucket limited to ${rate}/s (${(rate * 0.9925).toFixed(1)}/s after the margin): ${perSec.toFixed(1)} grants/s over ${(span / 1000).toFixed(1)} s`);
+  console.log(
+    `grants-only: ${replicaCount} scheduler(s) sharing one Redis bucket limited to ${rate}/s (${(rate * 0.9925).toFixed(1)}/s after the margin): ${perSec.toFixed(1)} grants/s over ${(span / 1000).toFixed(1)} s`,
+  );
 }
 
 const external = process.env.REDIS_URL;
@@ -288,7 +292,11 @@ if (outageFrom !== undefined && outageTo !== undefined) {
   const from = outageFrom - startedAt + 200;
   const to = outageTo - startedAt;
   const during = arrivals.filter((t) => t >= from && t < to).length;
-  outageReport = { downForMs: Math.round(outageTo - outageFrom), arrivalsWhileDown: during, ratePerSecWhileDown: Math.round((during / (to - from)) * 10_000) / 10 };
+  outageReport = {
+    downForMs: Math.round(outageTo - outageFrom),
+    arrivalsWhileDown: during,
+    ratePerSecWhileDown: Math.round((during / (to - from)) * 10_000) / 10,
+  };
 }
 
 const report = {
@@ -317,12 +325,22 @@ const report = {
 };
 if (values.json) console.log(JSON.stringify(report, null, 2));
 else {
-  console.log(`${baseline ? 'baseline' : 'replicas'}: ${replicaCount} sluice process(es), ${baseline ? 'memory store' : 'one Redis'}, one API limited to ${rate} in any 1000 ms; ${calls} calls, ${concurrency} in flight per replica, margin ${values.margin ?? '0.75% (default)'}`);
+  console.log(
+    `${baseline ? 'baseline' : 'replicas'}: ${replicaCount} sluice process(es), ${baseline ? 'memory store' : 'one Redis'}, one API limited to ${rate} in any 1000 ms; ${calls} calls, ${concurrency} in flight per replica, margin ${values.margin ?? '0.75% (default)'}`,
+  );
   console.log(`  answers:        ${JSON.stringify(statuses)} in ${(elapsedMs / 1000).toFixed(1)} s`);
-  console.log(`  upstream:       ${stats.accepted} accepted, ${stats.rejected} answered 429${stats.rejected > 0 ? ` (at ${report.upstream.rejectedAtMs.join(', ')} ms)` : ''}, at most ${stats.maxAcceptedInAnySecond} in any 1000 ms`);
+  console.log(
+    `  upstream:       ${stats.accepted} accepted, ${stats.rejected} answered 429${stats.rejected > 0 ? ` (at ${report.upstream.rejectedAtMs.join(', ')} ms)` : ''}, at most ${stats.maxAcceptedInAnySecond} in any 1000 ms`,
+  );
   console.log(`  combined rate:  ${report.combinedPerSec}/s = ${report.percentOfLimit}% of ${rate}/s (first to last accepted request)`);
   console.log(`  shares:         ${report.sharesWhileAllBusy.map((s, i) => `replica ${i}: ${s}%`).join(', ')} (while all had calls queued)`);
-  if (!baseline) console.log(`  take round trip: ${report.meanTakeRoundTripMs.map((m) => `${m} ms`).join(', ')} (mean per replica); over 5 ms: ${slowTakes.map((p) => `${p}%`).join(', ')}`);
-  if (outageReport) console.log(`  outage:         Redis down ${outageReport.downForMs} ms; ${outageReport.arrivalsWhileDown} upstream arrivals, ${outageReport.ratePerSecWhileDown}/s while down`);
+  if (!baseline)
+    console.log(
+      `  take round trip: ${report.meanTakeRoundTripMs.map((m) => `${m} ms`).join(', ')} (mean per replica); over 5 ms: ${slowTakes.map((p) => `${p}%`).join(', ')}`,
+    );
+  if (outageReport)
+    console.log(
+      `  outage:         Redis down ${outageReport.downForMs} ms; ${outageReport.arrivalsWhileDown} upstream arrivals, ${outageReport.ratePerSecWhileDown}/s while down`,
+    );
 }
 process.exit(stats.rejected === 0 && statuses['200'] === calls ? 0 : 1);

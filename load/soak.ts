@@ -67,8 +67,32 @@ await runScenario({ scenario: 'soak', title: `soak: ${minutes} min of mixed faul
   const tables: Table[] = [
     {
       title: 'requests',
-      columns: ['sent', 'ok (relayed)', 'refused (sluice)', 'errors (cut)', 'aborted', 'sluice_requests_total', 'client accounted', 'lost', 'logged twice', 'hung'],
-      rows: [[tally.sent, tally.outcomes.ok, tally.outcomes.refused, tally.outcomes.error, tally.outcomes.aborted, r.sluiceTotal, r.clientAccounted, lost, r.loggedTwice, r.hung]],
+      columns: [
+        'sent',
+        'ok (relayed)',
+        'refused (sluice)',
+        'errors (cut)',
+        'aborted',
+        'sluice_requests_total',
+        'client accounted',
+        'lost',
+        'logged twice',
+        'hung',
+      ],
+      rows: [
+        [
+          tally.sent,
+          tally.outcomes.ok,
+          tally.outcomes.refused,
+          tally.outcomes.error,
+          tally.outcomes.aborted,
+          r.sluiceTotal,
+          r.clientAccounted,
+          lost,
+          r.loggedTwice,
+          r.hung,
+        ],
+      ],
     },
     { title: "sluice's outcomes (its log lines)", columns: Object.keys(run.loggedByOutcome), rows: [Object.values(run.loggedByOutcome)] },
     { title: 'what the upstream did (attempts)', columns: Object.keys(run.upstreamCounts), rows: [Object.values(run.upstreamCounts)] },
@@ -100,7 +124,12 @@ await runScenario({ scenario: 'soak', title: `soak: ${minutes} min of mixed faul
       { name: 'requests lost', target: '0', measured: String(lost), met: lost === 0 && r.loggedTwice === 0 && r.loggedUnknown === 0 },
       { name: 'crashes', target: '0', measured: run.crashed ? '1' : '0', met: !run.crashed },
       { name: 'clean stop', target: 'exit 0 on SIGTERM', measured: `exit ${run.exitCode ?? 'none'}`, met: run.exitCode === 0 },
-      { name: 'RSS flat after warm-up', target: '< 1 MB/min, last minute within 25 MB of warm', measured: `${round(slopeMbPerMin, 3)} MB/min, ${round(endRss - warmRss, 1)} MB`, met: slopeMbPerMin < 1 && endRss - warmRss < 25 },
+      {
+        name: 'RSS flat after warm-up',
+        target: '< 1 MB/min, last minute within 25 MB of warm',
+        measured: `${round(slopeMbPerMin, 3)} MB/min, ${round(endRss - warmRss, 1)} MB`,
+        met: slopeMbPerMin < 1 && endRss - warmRss < 25,
+      },
     ],
     charts,
     notes: [
@@ -109,6 +138,14 @@ await runScenario({ scenario: 'soak', title: `soak: ${minutes} min of mixed faul
       `aborted before the client had written them: ${r.abortedBeforeAccepted}.`,
       ...(run.errorLines.length > 0 ? [`error log lines (first ${run.errorLines.length}): ${run.errorLines.join(' | ')}`] : []),
     ],
-    data: { minutes, concurrency, seed: values.seed, tally: { ...tally, byId: undefined }, reconciliation: r, run: { ...run, tally: undefined }, rssPerMinute: perMinute },
+    data: {
+      minutes,
+      concurrency,
+      seed: values.seed,
+      tally: { ...tally, byId: undefined },
+      reconciliation: r,
+      run: { ...run, tally: undefined },
+      rssPerMinute: perMinute,
+    },
   };
 });

@@ -199,7 +199,12 @@ async function run(config: Config, configPath: string | undefined): Promise<void
   try {
     const addresses = await app.listen();
     logger.info(
-      { version: version(), proxy: `${addresses.proxy.address}:${addresses.proxy.port}`, admin: `${addresses.admin.address}:${addresses.admin.port}`, upstreams: config.upstreams.map((u) => `${u.prefix} -> ${u.target}`) },
+      {
+        version: version(),
+        proxy: `${addresses.proxy.address}:${addresses.proxy.port}`,
+        admin: `${addresses.admin.address}:${addresses.admin.port}`,
+        upstreams: config.upstreams.map((u) => `${u.prefix} -> ${u.target}`),
+      },
       'sluice is listening',
     );
     logger.flush();
@@ -221,7 +226,8 @@ async function reloadOnChange(app: SluiceApp, configPath: string, logger: Logger
     reloading = reloading.then(async () => {
       if (stopping()) return;
       const text = await readFile(configPath, 'utf8').catch(() => undefined);
-      if (text === undefined) return logger.error({ file: configPath, reason }, 'configuration not reloaded: the file cannot be read; the running configuration stays');
+      if (text === undefined)
+        return logger.error({ file: configPath, reason }, 'configuration not reloaded: the file cannot be read; the running configuration stays');
       if (reason !== 'SIGHUP' && text === lastText) return; // touched, not changed
       lastText = text;
       try {

@@ -86,7 +86,9 @@ function renderBars(chart: BarChart): string {
     parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${f(sy(y))}" y2="${f(sy(y))}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${M.left - 6}" y="${f(sy(y) + 4)}" text-anchor="end" font-size="11">${fmt(y)}</text>`);
   }
-  parts.push(`<text x="14" y="${(H - M.bottom + M.top) / 2}" font-size="12" transform="rotate(-90 14 ${(H - M.bottom + M.top) / 2})" text-anchor="middle">${esc(chart.yLabel)}${log ? ' (log)' : ''}</text>`);
+  parts.push(
+    `<text x="14" y="${(H - M.bottom + M.top) / 2}" font-size="12" transform="rotate(-90 14 ${(H - M.bottom + M.top) / 2})" text-anchor="middle">${esc(chart.yLabel)}${log ? ' (log)' : ''}</text>`,
+  );
   const groupW = (W - M.left - M.right) / chart.groups.length;
   const barW = Math.min(40, (groupW * 0.8) / names.length);
   chart.groups.forEach((group, gi) => {
@@ -96,7 +98,9 @@ function renderBars(chart: BarChart): string {
       if (!Number.isFinite(value.value)) continue;
       const x = x0 + ni * barW;
       const y = sy(value.value);
-      parts.push(`<rect x="${f(x)}" y="${f(y)}" width="${f(barW - 2)}" height="${f(H - M.bottom - y)}" fill="${COLORS[ni % COLORS.length]}"><title>${esc(`${group.label} ${value.name}: ${fmt(value.value)}`)}</title></rect>`);
+      parts.push(
+        `<rect x="${f(x)}" y="${f(y)}" width="${f(barW - 2)}" height="${f(H - M.bottom - y)}" fill="${COLORS[ni % COLORS.length]}"><title>${esc(`${group.label} ${value.name}: ${fmt(value.value)}`)}</title></rect>`,
+      );
       parts.push(`<text x="${f(x + (barW - 2) / 2)}" y="${f(y - 3)}" text-anchor="middle" font-size="9">${fmt(value.value)}</text>`);
     }
     parts.push(`<text x="${f(M.left + gi * groupW + groupW / 2)}" y="${H - M.bottom + 16}" text-anchor="middle" font-size="11">${esc(group.label)}</text>`);
@@ -126,7 +130,9 @@ function axes(xTicks: number[], yTicks: number[], sx: (x: number) => number, sy:
   out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" stroke="#333"/>`);
   out.push(`<line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}" stroke="#333"/>`);
   out.push(`<text x="${(W + M.left) / 2}" y="${H - M.bottom + 32}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`);
-  out.push(`<text x="14" y="${(H - M.bottom + M.top) / 2}" font-size="12" transform="rotate(-90 14 ${(H - M.bottom + M.top) / 2})" text-anchor="middle">${esc(yLabel)}</text>`);
+  out.push(
+    `<text x="14" y="${(H - M.bottom + M.top) / 2}" font-size="12" transform="rotate(-90 14 ${(H - M.bottom + M.top) / 2})" text-anchor="middle">${esc(yLabel)}</text>`,
+  );
   return out;
 }
 
@@ -160,7 +166,7 @@ function decades(min: number, max: number): number[] {
 function niceCeil(v: number): number {
   if (!(v > 0)) return 1;
   const mag = 10 ** Math.floor(Math.log10(v));
-  return (([1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((m) => m * mag >= v) ?? 10) * mag);
+  return ([1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((m) => m * mag >= v) ?? 10) * mag;
 }
 
 function fmt(v: number): string {

@@ -126,7 +126,9 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
 
 /** The newest .cpuprofile in `dir`. */
 export function newestProfile(dir: string): string | undefined {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   const last = files[files.length - 1];
   return last === undefined ? undefined : join(dir, last);
 }

@@ -32,7 +32,13 @@ export interface FanoutOptions {
 
 export async function fanout(options: FanoutOptions): Promise<{ results: CallResult[]; wallMs: number }> {
   const concurrency = Math.min(options.count, options.concurrency ?? options.count);
-  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: options.timeoutMs ?? 600_000, bodyTimeout: options.timeoutMs ?? 600_000 });
+  const agent = new Agent({
+    connections: concurrency,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: options.timeoutMs ?? 600_000,
+    bodyTimeout: options.timeoutMs ?? 600_000,
+  });
   const results: CallResult[] = [];
   const started = performance.now();
   let next = 0;

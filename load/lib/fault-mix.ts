@@ -299,10 +299,7 @@ export async function runClients(options: ClientLoadOptions): Promise<ClientTall
   const workers = Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
   // Every request ends by itself (sluice never leaves a client hanging); the grace only bounds the run.
   let graceTimer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    workers,
-    new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, options.durationMs + (options.graceMs ?? 15_000)))),
-  ]);
+  await Promise.race([workers, new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, options.durationMs + (options.graceMs ?? 15_000))))]);
   clearTimeout(graceTimer);
   diagnostics.unsubscribe('undici:client:sendHeaders', onSendHeaders);
   await agent.destroy();

@@ -89,7 +89,9 @@ export async function runFaultLoad(options: FaultRunOptions): Promise<FaultRunRe
     onProgress: (t) => {
       const last = sampler.samples.at(-1);
       const rss = last?.rssBytes === undefined ? '?' : (last.rssBytes / 1024 / 1024).toFixed(1);
-      options.progress.set(`${t.sent} requests: ok ${t.outcomes.ok}, refused ${t.outcomes.refused}, errors ${t.outcomes.error}, aborted ${t.outcomes.aborted}; sluice RSS ${rss} MB${crashed ? ', CRASHED' : ''}`);
+      options.progress.set(
+        `${t.sent} requests: ok ${t.outcomes.ok}, refused ${t.outcomes.refused}, errors ${t.outcomes.error}, aborted ${t.outcomes.aborted}; sluice RSS ${rss} MB${crashed ? ', CRASHED' : ''}`,
+      );
     },
   });
   clearTimeout(outageTimer);

@@ -21,7 +21,9 @@ export interface MachineInfo {
 export function machineInfo(): MachineInfo {
   let cpuModel = cpus()[0]?.model ?? 'unknown';
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
     if (line) cpuModel = line.split(':')[1]?.trim() ?? cpuModel;
   } catch {
     // not Linux
@@ -55,14 +57,20 @@ export function loadAverage(): [number, number, number] {
  * Waits until the 1-minute load average is at most `maxLoad` (checking every 5 s, at most
  * `maxWaitMs`). Returns the load average it started with and whether the machine became quiet.
  */
-export async function waitForQuiet(options: { maxLoad: number; maxWaitMs: number; log: (line: string) => void }): Promise<{ quiet: boolean; waitedMs: number; loadAtStart: [number, number, number] }> {
+export async function waitForQuiet(options: {
+  maxLoad: number;
+  maxWaitMs: number;
+  log: (line: string) => void;
+}): Promise<{ quiet: boolean; waitedMs: number; loadAtStart: [number, number, number] }> {
   const started = performance.now();
   let warned = false;
   while (true) {
     const load = loadAverage();
     if (load[0] <= options.maxLoad) return { quiet: true, waitedMs: Math.round(performance.now() - started), loadAtStart: load };
     if (performance.now() - started >= options.maxWaitMs) {
-      options.log(`  the machine is still busy (1-minute load ${load[0]} > ${options.maxLoad}) after ${Math.round(options.maxWaitMs / 1000)} s: measuring anyway, the results say so`);
+      options.log(
+        `  the machine is still busy (1-minute load ${load[0]} > ${options.maxLoad}) after ${Math.round(options.maxWaitMs / 1000)} s: measuring anyway, the results say so`,
+      );
       return { quiet: false, waitedMs: Math.round(performance.now() - started), loadAtStart: load };
     }
     if (!warned) {

@@ -19,7 +19,11 @@ export interface ProxyUnderTest {
   stop(): Promise<ProfileSummary | undefined>;
 }
 
-export async function startProxy(common: CommonOptions, configYaml: string, options: { label: string; stdout?: 'pipe' | 'null'; env?: Record<string, string> }): Promise<ProxyUnderTest> {
+export async function startProxy(
+  common: CommonOptions,
+  configYaml: string,
+  options: { label: string; stdout?: 'pipe' | 'null'; env?: Record<string, string> },
+): Promise<ProxyUnderTest> {
   if (common.proxyUrl !== undefined) {
     return { proxyUrl: common.proxyUrl.replace(/\/$/, ''), adminUrl: common.adminUrl, pid: undefined, external: true, stop: () => Promise.resolve(undefined) };
   }

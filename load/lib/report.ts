@@ -85,7 +85,10 @@ export function writeReport(dir: string, report: ScenarioReport): { json: string
 function renderHtml(report: ScenarioReport): string {
   const table = (t: Table): string =>
     `<h3>${esc(t.title)}</h3><table><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>${t.rows
-      .map((r) => `<tr>${r.map((c, i) => `<td class="${i === 0 ? 'l' : 'r'}${cellText(c) === 'MISSED' ? ' miss' : cellText(c) === 'MET' ? ' met' : ''}">${esc(cellText(c))}</td>`).join('')}</tr>`)
+      .map(
+        (r) =>
+          `<tr>${r.map((c, i) => `<td class="${i === 0 ? 'l' : 'r'}${cellText(c) === 'MISSED' ? ' miss' : cellText(c) === 'MET' ? ' met' : ''}">${esc(cellText(c))}</td>`).join('')}</tr>`,
+      )
       .join('')}</tbody></table>`;
   const m = report.machine;
   return `<!doctype html>

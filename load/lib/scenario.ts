@@ -49,7 +49,9 @@ export function parseScenarioArgs<T extends OptionSpec>(own: T, usage: string) {
   const { values } = parseArgs({ options: { ...COMMON_OPTIONS, ...own }, strict: true, allowPositionals: false });
   const v = values as Record<string, string | boolean | undefined>;
   if (v.help === true) {
-    process.stdout.write(`${usage}\n\ncommon flags: --proxy-url URL --admin-url URL --upstream-port N --out DIR --quick --cpu-prof --max-load X --max-wait-s N\n`);
+    process.stdout.write(
+      `${usage}\n\ncommon flags: --proxy-url URL --admin-url URL --upstream-port N --out DIR --quick --cpu-prof --max-load X --max-wait-s N\n`,
+    );
     process.exit(0);
   }
   const common: CommonOptions = {

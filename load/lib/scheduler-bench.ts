@@ -22,7 +22,13 @@ export async function benchScheduler(ruleInputs: readonly RuleInput[], options: 
   const clock = new BenchClock();
   clock.current = 1_000;
   const timers = new BenchTimers(clock);
-  const rules: RuleSpec[] = ruleInputs.map((r, index) => ({ index, keyed: r.keyed ?? false, ratePerSec: r.ratePerSec, burst: r.burst ?? 1, concurrency: r.concurrency }));
+  const rules: RuleSpec[] = ruleInputs.map((r, index) => ({
+    index,
+    keyed: r.keyed ?? false,
+    ratePerSec: r.ratePerSec,
+    burst: r.burst ?? 1,
+    concurrency: r.concurrency,
+  }));
   const extra: Record<string, unknown> = {};
   const storePath = join(ROOT, 'src', 'store', 'memory-store.ts');
   if (existsSync(storePath)) {

@@ -181,7 +181,15 @@ export class Standin {
     const key = this.options.keyHeader ? String(req.headers[this.options.keyHeader] ?? '') : '';
     let state = this.#keys.get(key);
     if (!state) {
-      state = { window: new Window(), fixedStart: undefined, fixedCount: 0, tokens: this.options.bucket?.burst ?? 0, refilledAt: now, accepted: 0, rejected: 0 };
+      state = {
+        window: new Window(),
+        fixedStart: undefined,
+        fixedCount: 0,
+        tokens: this.options.bucket?.burst ?? 0,
+        refilledAt: now,
+        accepted: 0,
+        rejected: 0,
+      };
       this.#keys.set(key, state);
     }
 

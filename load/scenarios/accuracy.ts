@@ -213,7 +213,23 @@ await runScenario({ scenario: 'accuracy', title: `accuracy: limits ${limits.join
     tables: [
       {
         title: 'accuracy',
-        columns: ['limit/s', 'offered/s', 'conns', 'API accepted', 'achieved/s', '% of limit', 'max in 1000 ms', 'min full s', 'API 429s', 'sluice 429s', 'errors', 'queue median', 'queue empty', 'p50 ms', 'p99 ms'],
+        columns: [
+          'limit/s',
+          'offered/s',
+          'conns',
+          'API accepted',
+          'achieved/s',
+          '% of limit',
+          'max in 1000 ms',
+          'min full s',
+          'API 429s',
+          'sluice 429s',
+          'errors',
+          'queue median',
+          'queue empty',
+          'p50 ms',
+          'p99 ms',
+        ],
         rows: levels.map((l) => [
           `${l.limit}${l.followUp ? ' (max)' : ''}`,
           l.offeredPerSec,

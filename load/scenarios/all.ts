@@ -37,9 +37,19 @@ const reports = only
   .filter((f) => existsSync(f))
   .map((f) => JSON.parse(readFileSync(f, 'utf8')) as ScenarioReport);
 const rows = reports.flatMap((r) =>
-  r.targets.map((t) => [t.name, t.target, t.measured, t.met === undefined ? 'not measured' : t.met ? 'MET' : 'MISSED', `${r.date.slice(0, 16).replace('T', ' ')} load ${r.loadAverage.before[0]}${r.quick ? ' QUICK' : ''}`]),
+  r.targets.map((t) => [
+    t.name,
+    t.target,
+    t.measured,
+    t.met === undefined ? 'not measured' : t.met ? 'MET' : 'MISSED',
+    `${r.date.slice(0, 16).replace('T', ' ')} load ${r.loadAverage.before[0]}${r.quick ? ' QUICK' : ''}`,
+  ]),
 );
-const table: Table = { title: 'every target (latest run of each scenario)', columns: ['target', 'wanted', 'measured', 'status', 'run (UTC), 1-min load'], rows };
+const table: Table = {
+  title: 'every target (latest run of each scenario)',
+  columns: ['target', 'wanted', 'measured', 'status', 'run (UTC), 1-min load'],
+  rows,
+};
 process.stdout.write(`\n${formatTable(table)}\n`);
 const m = machineInfo();
 const md = [

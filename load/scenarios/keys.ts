@@ -32,7 +32,16 @@ const rate = Number(values.rate);
 const count = accounts * regions;
 
 await runScenario({ scenario: 'keys', title: `keys: ${accounts} accounts x ${regions} regions, global ${rate}/s + per-account rule`, common }, async () => {
-  const api = await spawnStandin(['--rate', String(rate), '--window-ms', '1000', '--latency-ms', String(values['latency-ms']), '--port', String(common.upstreamPort)]);
+  const api = await spawnStandin([
+    '--rate',
+    String(rate),
+    '--window-ms',
+    '1000',
+    '--latency-ms',
+    String(values['latency-ms']),
+    '--port',
+    String(common.upstreamPort),
+  ]);
   if (common.proxyUrl !== undefined) log(`  stand-in API ${api.url}: point the proxy at it with ${rate}/s overall and a rule per x-account header`);
   const idealMs = (count / rate) * 1000;
   const proxy = await startProxy(
@@ -81,7 +90,13 @@ upstreams:
   const wallSec = wallMs / 1000;
   const achieved = (ok / wallMs) * 1000;
   const spread = {
-    lastCompletionSec: { p10: round(percentile(lastSec, 10), 2), p50: round(percentile(lastSec, 50), 2), p90: round(percentile(lastSec, 90), 2), min: round(Math.min(...lastSec), 2), max: round(Math.max(...lastSec), 2) },
+    lastCompletionSec: {
+      p10: round(percentile(lastSec, 10), 2),
+      p50: round(percentile(lastSec, 50), 2),
+      p90: round(percentile(lastSec, 90), 2),
+      min: round(Math.min(...lastSec), 2),
+      max: round(Math.max(...lastSec), 2),
+    },
     firstCompletionSec: { p10: round(percentile(firstSec, 10), 2), p90: round(percentile(firstSec, 90), 2), max: round(Math.max(...firstSec), 2) },
     completedByHalfTime: { min: Math.min(...doneByHalf), max: Math.max(...doneByHalf), ideal: regions / 2 },
   };
@@ -108,9 +123,30 @@ upstreams:
         title: 'keys: fairness between accounts (seconds since the start)',
         columns: ['measure', 'p10', 'p50', 'p90', 'min', 'max'],
         rows: [
-          ["each account's last completion", spread.lastCompletionSec.p10, spread.lastCompletionSec.p50, spread.lastCompletionSec.p90, spread.lastCompletionSec.min, spread.lastCompletionSec.max],
-          ["each account's first completion", spread.firstCompletionSec.p10, undefined, spread.firstCompletionSec.p90, undefined, spread.firstCompletionSec.max],
-          [`calls done per account by half time (ideal ${regions / 2})`, undefined, undefined, undefined, spread.completedByHalfTime.min, spread.completedByHalfTime.max],
+          [
+            "each account's last completion",
+            spread.lastCompletionSec.p10,
+            spread.lastCompletionSec.p50,
+            spread.lastCompletionSec.p90,
+            spread.lastCompletionSec.min,
+            spread.lastCompletionSec.max,
+          ],
+          [
+            "each account's first completion",
+            spread.firstCompletionSec.p10,
+            undefined,
+            spread.firstCompletionSec.p90,
+            undefined,
+            spread.firstCompletionSec.max,
+          ],
+          [
+            `calls done per account by half time (ideal ${regions / 2})`,
+            undefined,
+            undefined,
+            undefined,
+            spread.completedByHalfTime.min,
+            spread.completedByHalfTime.max,
+          ],
         ],
       },
       ...profileTables('keys', profile),

@@ -13,7 +13,10 @@ import { createProgress } from '../lib/progress.js';
 import { parseScenarioArgs, runScenario } from '../lib/scenario.js';
 import { benchScheduler } from '../lib/scheduler-bench.js';
 
-const { common, values } = parseScenarioArgs({ rounds: { type: 'string', default: '5' }, 'round-ms': { type: 'string', default: '1000' } }, 'npm run load:micro -- [--rounds 5] [--round-ms 1000]');
+const { common, values } = parseScenarioArgs(
+  { rounds: { type: 'string', default: '5' }, 'round-ms': { type: 'string', default: '1000' } },
+  'npm run load:micro -- [--rounds 5] [--round-ms 1000]',
+);
 const rounds = common.quick ? 2 : Number(values.rounds);
 const roundMs = common.quick ? 300 : Number(values['round-ms']);
 
@@ -80,7 +83,12 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
       name: 'Scheduler acquire -> grant -> sent -> release (one unkeyed rule, never waits)',
       async setup() {
         const { scheduler, clock } = await benchScheduler([{ ratePerSec: 1_000_000_000, burst: 1_000_000 }]);
-        const request = { keys: [] as string[], deadline: Number.POSITIVE_INFINITY, onGrant: (t: Ticket) => (t.sent(), t.release('ok')), onRefuse: () => undefined };
+        const request = {
+          keys: [] as string[],
+          deadline: Number.POSITIVE_INFINITY,
+          onGrant: (t: Ticket) => (t.sent(), t.release('ok')),
+          onRefuse: () => undefined,
+        };
         return (n) => {
           for (let i = 0; i < n; i++) {
             clock.current += 0.001;
@@ -96,7 +104,10 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
     benchmark: {
       name: 'Scheduler acquire -> grant -> release, global + per-key rule (1000 keys)',
       async setup() {
-        const { scheduler, clock } = await benchScheduler([{ ratePerSec: 1_000_000_000, burst: 1_000_000 }, { keyed: true, ratePerSec: 1_000_000, burst: 1000, concurrency: 10 }]);
+        const { scheduler, clock } = await benchScheduler([
+          { ratePerSec: 1_000_000_000, burst: 1_000_000 },
+          { keyed: true, ratePerSec: 1_000_000, burst: 1000, concurrency: 10 },
+        ]);
         const keys = Array.from({ length: 1000 }, (_, i) => ['', `key-${i}`]);
         const onGrant = (t: Ticket): void => {
           t.sent();
@@ -160,12 +171,16 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
     benchmark: {
       name: 'Scheduler release round robin over 1000 keys (global rule + per-key rule)',
       async setup() {
-        const { scheduler, timers } = await benchScheduler([{ ratePerSec: 1000, burst: 1 }, { keyed: true, ratePerSec: 1_000_000, burst: 1000 }]);
+        const { scheduler, timers } = await benchScheduler([
+          { ratePerSec: 1000, burst: 1 },
+          { keyed: true, ratePerSec: 1_000_000, burst: 1000 },
+        ]);
         const granted: Ticket[] = [];
         const onGrant = (t: Ticket): void => void granted.push(t);
         const keys = Array.from({ length: 1000 }, (_, i) => ['', `key-${i}`]);
         return (n) => {
-          for (let i = 0; i < n; i++) scheduler.acquire({ keys: keys[i % 1000] as string[], deadline: Number.POSITIVE_INFINITY, onGrant, onRefuse: () => undefined });
+          for (let i = 0; i < n; i++)
+            scheduler.acquire({ keys: keys[i % 1000] as string[], deadline: Number.POSITIVE_INFINITY, onGrant, onRefuse: () => undefined });
           let released = 0;
           while (released < n) {
             const next = timers.nextAt();
@@ -190,14 +205,26 @@ await runScenario({ scenario: 'micro', title: 'microbench: token bucket and sche
   for (const { benchmark, batch, unit } of benchmarks) {
     progress.set(benchmark.name);
     const results = await measure(benchmark, batch);
-    rows.push({ name: benchmark.name, unit, median: Math.round(median(results)), min: Math.round(Math.min(...results)), max: Math.round(Math.max(...results)), rounds: results.map(Math.round) });
+    rows.push({
+      name: benchmark.name,
+      unit,
+      median: Math.round(median(results)),
+      min: Math.round(Math.min(...results)),
+      max: Math.round(Math.max(...results)),
+      rounds: results.map(Math.round),
+    });
   }
   const { store } = await benchScheduler([]);
   progress.stop();
   const bucket = rows[0] as (typeof rows)[number];
   const schedulerGrants = rows[2] as (typeof rows)[number];
   const targets: TargetResult[] = [
-    { name: 'micro: token grants/s (TokenBucket)', target: '>= 1,000,000/s', measured: `${bucket.median.toLocaleString('en-US')}/s`, met: bucket.median >= 1_000_000 },
+    {
+      name: 'micro: token grants/s (TokenBucket)',
+      target: '>= 1,000,000/s',
+      measured: `${bucket.median.toLocaleString('en-US')}/s`,
+      met: bucket.median >= 1_000_000,
+    },
     {
       name: 'micro: scheduler grants/s (acquire -> release)',
       target: '>= 1,000,000/s',

@@ -155,7 +155,9 @@ upstreams:
     await sleep(1000);
     const s = await sampler.sampleNow();
     holdSamples.push(s);
-    progress.set(`holding ${queuedCount} queued: depth ${s.queueDepth ?? '?'}, RSS ${mb(s.rssBytes)} MB, event-loop p99 ${round(s.eventLoopP99Ms ?? Number.NaN, 1)} ms`);
+    progress.set(
+      `holding ${queuedCount} queued: depth ${s.queueDepth ?? '?'}, RSS ${mb(s.rssBytes)} MB, event-loop p99 ${round(s.eventLoopP99Ms ?? Number.NaN, 1)} ms`,
+    );
   }
   mark('clients leave');
   const leaveStarted = performance.now();
@@ -208,10 +210,46 @@ upstreams:
       title: 'sluice process (RSS from /proc/<pid>/status VmRSS, heap from nodejs_heap_size_used_bytes)',
       columns: ['moment', 'RSS MB', 'heap used MB', 'sluice_keys', 'queue depth', 'event loop p99 ms', 'max ms', '/metrics ms'],
       rows: [
-        ['baseline (after warm-up)', mb(baseline.rssBytes), mb(baseline.heapUsedBytes), baseline.keys, baseline.queueDepth, r1(baseline.eventLoopP99Ms), r1(baseline.eventLoopMaxMs), r1(baseline.scrapeMs)],
-        [`${keyCount} idle keys`, mb(afterIdle.rssBytes), mb(afterIdle.heapUsedBytes), afterIdle.keys, afterIdle.queueDepth, r1(afterIdle.eventLoopP99Ms), r1(afterIdle.eventLoopMaxMs), r1(afterIdle.scrapeMs)],
-        [`${queuedCount} queued (peak while held)`, mb(peakQueuedRss), mb(Math.max(...holdSamples.map((s) => s.heapUsedBytes ?? 0))), queuedSample?.keys, queuedSample?.queueDepth, r1(median(lagP99)), r1(Math.max(...lagMax)), r1(median(scrape))],
-        ['after the clients left', mb(afterQueue.rssBytes), mb(afterQueue.heapUsedBytes), afterQueue.keys, afterQueue.queueDepth, r1(afterQueue.eventLoopP99Ms), r1(afterQueue.eventLoopMaxMs), r1(afterQueue.scrapeMs)],
+        [
+          'baseline (after warm-up)',
+          mb(baseline.rssBytes),
+          mb(baseline.heapUsedBytes),
+          baseline.keys,
+          baseline.queueDepth,
+          r1(baseline.eventLoopP99Ms),
+          r1(baseline.eventLoopMaxMs),
+          r1(baseline.scrapeMs),
+        ],
+        [
+          `${keyCount} idle keys`,
+          mb(afterIdle.rssBytes),
+          mb(afterIdle.heapUsedBytes),
+          afterIdle.keys,
+          afterIdle.queueDepth,
+          r1(afterIdle.eventLoopP99Ms),
+          r1(afterIdle.eventLoopMaxMs),
+          r1(afterIdle.scrapeMs),
+        ],
+        [
+          `${queuedCount} queued (peak while held)`,
+          mb(peakQueuedRss),
+          mb(Math.max(...holdSamples.map((s) => s.heapUsedBytes ?? 0))),
+          queuedSample?.keys,
+          queuedSample?.queueDepth,
+          r1(median(lagP99)),
+          r1(Math.max(...lagMax)),
+          r1(median(scrape)),
+        ],
+        [
+          'after the clients left',
+          mb(afterQueue.rssBytes),
+          mb(afterQueue.heapUsedBytes),
+          afterQueue.keys,
+          afterQueue.queueDepth,
+          r1(afterQueue.eventLoopP99Ms),
+          r1(afterQueue.eventLoopMaxMs),
+          r1(afterQueue.scrapeMs),
+        ],
       ],
     },
     {
@@ -222,7 +260,10 @@ upstreams:
         [`time to queue ${queuedCount}`, `${round(queuedInMs / 1000, 1)} s`],
         ['event-loop delay while queued (prom-client, per 2 s scrape): median p99 / worst max', `${r2(median(lagP99))} / ${r1(Math.max(...lagMax))} ms`],
         ['/metrics scrape while queued (median)', `${r1(median(scrape))} ms`],
-        ['admin /healthz round trip while queued: p50 / p99 / max (event loop seen from outside)', `${r1(percentile(holdProbe, 50))} / ${r1(percentile(holdProbe, 99))} / ${r1(Math.max(...holdProbe))} ms`],
+        [
+          'admin /healthz round trip while queued: p50 / p99 / max (event loop seen from outside)',
+          `${r1(percentile(holdProbe, 50))} / ${r1(percentile(holdProbe, 99))} / ${r1(Math.max(...holdProbe))} ms`,
+        ],
         ['admin /healthz round trip at baseline: p50 / p99', `${r1(percentile(idleProbe, 50))} / ${r1(percentile(idleProbe, 99))} ms`],
         [
           `queue emptied after the ${queuedCount} clients closed their connections`,
@@ -295,7 +336,12 @@ upstreams:
     tables,
     targets: [
       { name: `scale: ${queuedCount} queued`, target: '< 300 MB RSS', measured: `${mb(peakQueuedRss)} MB peak RSS`, met: peakQueuedRss < 300 * MB },
-      { name: `scale: ${keyCount} idle keys`, target: '< 100 MB above baseline', measured: `+${mb(idleDelta)} MB RSS (heap +${mb((afterIdle.heapUsedBytes ?? 0) - (baseline.heapUsedBytes ?? 0))} MB)`, met: idleDelta < 100 * MB },
+      {
+        name: `scale: ${keyCount} idle keys`,
+        target: '< 100 MB above baseline',
+        measured: `+${mb(idleDelta)} MB RSS (heap +${mb((afterIdle.heapUsedBytes ?? 0) - (baseline.heapUsedBytes ?? 0))} MB)`,
+        met: idleDelta < 100 * MB,
+      },
       {
         name: 'scale: scheduler cost per release',
         target: 'reported (no target)',
@@ -311,13 +357,39 @@ upstreams:
       'event-loop delay: prom-client monitorEventLoopDelay (10 ms resolution), reset at every scrape of /metrics (every 2 s here). A stall inside the scrape itself is not seen by it, so the /healthz round trip (every 250 ms, from this process) is recorded too.',
       'the clients leave by closing their sockets; sluice should then drop their queued requests at once (DESIGN.md: a client that disconnects while queued leaves the queue at once).',
     ],
-    data: { heapBreakdown: breakdown.slice(0, 40), baseline, afterIdle, afterQueue, holdSamples, samples, probePoints, phases, inProcess, idleRate, queuedInMs, drainedMs, leftQueued, idleLatencyMs: { p50: percentile(idle.results.map((r) => r.endMs - r.startMs), 50) } },
+    data: {
+      heapBreakdown: breakdown.slice(0, 40),
+      baseline,
+      afterIdle,
+      afterQueue,
+      holdSamples,
+      samples,
+      probePoints,
+      phases,
+      inProcess,
+      idleRate,
+      queuedInMs,
+      drainedMs,
+      leftQueued,
+      idleLatencyMs: {
+        p50: percentile(
+          idle.results.map((r) => r.endMs - r.startMs),
+          50,
+        ),
+      },
+    },
   };
 });
 
 /** Heap growth by constructor while `keys` keys are made idle in a Scheduler, from two snapshots. */
 async function idleKeyBreakdown(keys: number) {
-  const { scheduler, clock, timers } = await benchScheduler([{ ratePerSec: 1000, burst: 1 }, { keyed: true, ratePerSec: 1 / 3600, burst: 1 }], { maxIdleKeys: keys });
+  const { scheduler, clock, timers } = await benchScheduler(
+    [
+      { ratePerSec: 1000, burst: 1 },
+      { keyed: true, ratePerSec: 1 / 3600, burst: 1 },
+    ],
+    { maxIdleKeys: keys },
+  );
   const granted: Ticket[] = [];
   gc();
   const before = heapByConstructor();
@@ -352,10 +424,16 @@ function r1(n: number | undefined): number | undefined {
 
 /** The Scheduler in-process: enqueue and release costs with `idleKeys` idle and `queued` queued. */
 async function schedulerCost(idleKeys: number, queued: number) {
-  const { scheduler, clock, timers, store } = await benchScheduler([{ ratePerSec: 1000, burst: 1 }, { keyed: true, ratePerSec: 1 / 3600, burst: 1 }], {
-    maxIdleKeys: idleKeys,
-    maxQueued: queued + 10,
-  });
+  const { scheduler, clock, timers, store } = await benchScheduler(
+    [
+      { ratePerSec: 1000, burst: 1 },
+      { keyed: true, ratePerSec: 1 / 3600, burst: 1 },
+    ],
+    {
+      maxIdleKeys: idleKeys,
+      maxQueued: queued + 10,
+    },
+  );
   const granted: Ticket[] = [];
   const request = (key: string): void => {
     scheduler.acquire({ keys: ['', key], deadline: Number.POSITIVE_INFINITY, onGrant: (t) => void granted.push(t), onRefuse: () => undefined });

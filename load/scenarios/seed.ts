@@ -81,7 +81,12 @@ upstreams:
     maxAcceptedInAnySecond: stats.maxAcceptedInAnySecond,
     maxInAny1000ms: maxInWindow(arrivals, 1000),
     tightestSpanMs: stats.tightestSpanMs === undefined ? undefined : round(stats.tightestSpanMs, 1),
-    latencyMs: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(percentile(latencies, 100)) },
+    latencyMs: {
+      p50: round(percentile(latencies, 50)),
+      p90: round(percentile(latencies, 90)),
+      p99: round(percentile(latencies, 99)),
+      max: round(percentile(latencies, 100)),
+    },
     queueWaitMs: { p50: percentile(waits, 50), p99: percentile(waits, 99), max: percentile(waits, 100) },
     failures,
   };
@@ -97,7 +102,10 @@ upstreams:
           ['rate at the upstream (first to last arrival)', `${row.upstreamSpanRatePerSec}/s = ${row.upstreamSpanPercent}%`],
           ['wall time (ideal)', `${row.wallSec} s (${row.idealSec} s)`],
           ['most accepted in any 1000 ms', `${row.maxInAny1000ms} (limit ${rate})`],
-          [`tightest ${rate + 1} consecutive arrivals`, row.tightestSpanMs === undefined ? undefined : `${row.tightestSpanMs} ms (> 1000 ms: never ${rate + 1} in a window)`],
+          [
+            `tightest ${rate + 1} consecutive arrivals`,
+            row.tightestSpanMs === undefined ? undefined : `${row.tightestSpanMs} ms (> 1000 ms: never ${rate + 1} in a window)`,
+          ],
           ['client latency p50 / p90 / p99 / max', `${row.latencyMs.p50} / ${row.latencyMs.p90} / ${row.latencyMs.p99} / ${row.latencyMs.max} ms`],
           ['queue wait p50 / p99 (Sluice-Queue-Ms)', `${row.queueWaitMs.p50} / ${row.queueWaitMs.p99} ms`],
           ['failures', Object.keys(failures).length === 0 ? 'none' : JSON.stringify(failures)],

@@ -97,7 +97,9 @@ function toPlain(doc: Document, file: string, lineOf: (offset: number | undefine
         return alias.resolve(doc) === undefined ? visit.BREAK : undefined;
       },
     });
-    const message = error.message.startsWith('Unresolved alias') ? `${error.message.split('\n')[0]}: the anchor is not defined before it` : 'too many YAML aliases are expanded (more than 100): write the values out';
+    const message = error.message.startsWith('Unresolved alias')
+      ? `${error.message.split('\n')[0]}: the anchor is not defined before it`
+      : 'too many YAML aliases are expanded (more than 100): write the values out';
     throw new ConfigError(file, [{ path: '', line, message }]);
   }
 }
@@ -256,7 +258,9 @@ function messageOf(issue: z.core.$ZodIssue): string {
     case 'invalid_type':
       return `expected ${issue.expected}`;
     case 'too_small':
-      return issue.origin === 'array' ? `needs at least ${String(issue.minimum)} item${issue.minimum === 1 ? '' : 's'}` : `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
+      return issue.origin === 'array'
+        ? `needs at least ${String(issue.minimum)} item${issue.minimum === 1 ? '' : 's'}`
+        : `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`;
     case 'too_big':
       return `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}`;
     default:

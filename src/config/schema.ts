@@ -94,24 +94,26 @@ const memoryStoreSchema = z.strictObject({ type: z.literal('memory') });
 
 const redisUrl = z.string().regex(/^(rediss?|redis\+sentinel):\/\//, 'expected a redis:// or rediss:// URL');
 
-const redisStoreSchema = z.strictObject({
-  type: z.literal('redis'),
-  /** One Redis (`redis://`, `rediss://`), or Sentinel: `redis+sentinel://host:26379,host2:26379/mymaster`. */
-  url: redisUrl.optional(),
-  /** Redis Cluster: seed nodes (`redis://host:6379`), instead of `url`. */
-  cluster: z.array(redisUrl).min(1).optional(),
-  /** What to do while Redis is unreachable: `local` keeps serving with a local bucket, `deny` refuses with 503. */
-  onError: z.enum(['local', 'deny']).default('local'),
-  /** Replicas sharing the limits; with `onError: local` each uses rate / replicasHint. */
-  replicasHint: z.number().int().min(1).default(1),
-  /** Longest a Redis call may take before it counts as a failure. */
-  timeout: duration.prefault('250ms'),
-  /** Prefix of every Redis key sluice writes. */
-  keyPrefix: z.string().default('sluice:'),
-}).refine((store) => (store.url === undefined) !== (store.cluster === undefined), {
-  message: 'a redis store needs either url or cluster (not both)',
-  path: ['url'],
-});
+const redisStoreSchema = z
+  .strictObject({
+    type: z.literal('redis'),
+    /** One Redis (`redis://`, `rediss://`), or Sentinel: `redis+sentinel://host:26379,host2:26379/mymaster`. */
+    url: redisUrl.optional(),
+    /** Redis Cluster: seed nodes (`redis://host:6379`), instead of `url`. */
+    cluster: z.array(redisUrl).min(1).optional(),
+    /** What to do while Redis is unreachable: `local` keeps serving with a local bucket, `deny` refuses with 503. */
+    onError: z.enum(['local', 'deny']).default('local'),
+    /** Replicas sharing the limits; with `onError: local` each uses rate / replicasHint. */
+    replicasHint: z.number().int().min(1).default(1),
+    /** Longest a Redis call may take before it counts as a failure. */
+    timeout: duration.prefault('250ms'),
+    /** Prefix of every Redis key sluice writes. */
+    keyPrefix: z.string().default('sluice:'),
+  })
+  .refine((store) => (store.url === undefined) !== (store.cluster === undefined), {
+    message: 'a redis store needs either url or cluster (not both)',
+    path: ['url'],
+  });
 
 const adaptiveSchema = z
   .strictObject({
@@ -126,7 +128,10 @@ const adaptiveSchema = z
     /** May go above the configured rate when the upstream's headers or its silence allow it. */
     probeAbove: z.boolean().default(false),
   })
-  .meta({ description: 'Learn the rate from 429s (AIMD that measures what the upstream accepted); the configured rate is the start and, without probeAbove, the ceiling.' });
+  .meta({
+    description:
+      'Learn the rate from 429s (AIMD that measures what the upstream accepted); the configured rate is the start and, without probeAbove, the ceiling.',
+  });
 
 const limitSchema = z
   .strictObject({
@@ -212,7 +217,9 @@ const keysSchema = z.strictObject({
 const upstreamSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9_-]+$/, 'expected lower-case letters, digits, "_" or "-"'),
   /** Path prefix the upstream is mounted at, stripped before forwarding. */
-  prefix: z.string().regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@%-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?$/, 'expected a path such as /github (no trailing slash), or /'),
+  prefix: z
+    .string()
+    .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@%-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*)?$/, 'expected a path such as /github (no trailing slash), or /'),
   /** Scheme, host and optional base path. */
   target: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
   /** Per attempt, until the response headers arrive (also the connect timeout). */

@@ -144,7 +144,8 @@ export class AdaptiveRate {
     // than the rate sent, the limit is about the rate sent).
     const measured = this.acceptedPerSec(now);
     if (measured > 0) this.#ceilingHint = Math.min(measured, this.#rate);
-    else if (probedFrom !== undefined) this.#ceilingHint = probedFrom; // a failed probe: the level below it held
+    else if (probedFrom !== undefined)
+      this.#ceilingHint = probedFrom; // a failed probe: the level below it held
     else {
       // Nothing accepted says nothing: decrease.
       this.#ceilingHint = this.#rate;

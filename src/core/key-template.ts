@@ -17,11 +17,7 @@ export interface KeySource {
 }
 
 type Part =
-  | { kind: 'literal'; text: string }
-  | { kind: 'header' | 'query'; name: string }
-  | { kind: 'path'; index: number }
-  | { kind: 'method' }
-  | { kind: 'client.ip' };
+  { kind: 'literal'; text: string } | { kind: 'header' | 'query'; name: string } | { kind: 'path'; index: number } | { kind: 'method' } | { kind: 'client.ip' };
 
 export interface KeyTemplate {
   readonly source: string;

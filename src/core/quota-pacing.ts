@@ -65,7 +65,11 @@ export function paceFromQuota(quota: QuotaInfo, options: QuotaPacingOptions): Qu
     return { kind: 'rate', ratePerSec: Math.max(ratePerSec, 1000 / options.maxMs), forMs };
   }
   if (policy !== undefined) {
-    return { kind: 'rate', ratePerSec: Math.max((policy.limit * 1000) / policy.windowMs, 1000 / options.maxMs), forMs: Math.min(policy.windowMs, options.maxMs) };
+    return {
+      kind: 'rate',
+      ratePerSec: Math.max((policy.limit * 1000) / policy.windowMs, 1000 / options.maxMs),
+      forMs: Math.min(policy.windowMs, options.maxMs),
+    };
   }
   return undefined;
 }

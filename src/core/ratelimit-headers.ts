@@ -49,7 +49,15 @@ export function parseQuotaHeaders(header: HeaderLookup, nowEpochMs: number, dial
     }
   }
   if (wants('ietf-legacy')) {
-    const info = parseTriplet('ietf-legacy', header('ratelimit-limit'), header('ratelimit-remaining'), undefined, header('ratelimit-reset'), undefined, nowEpochMs);
+    const info = parseTriplet(
+      'ietf-legacy',
+      header('ratelimit-limit'),
+      header('ratelimit-remaining'),
+      undefined,
+      header('ratelimit-reset'),
+      undefined,
+      nowEpochMs,
+    );
     if (info) return info;
   }
   if (wants('x-ratelimit')) {

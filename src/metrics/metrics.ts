@@ -102,7 +102,11 @@ export function createMetrics(registry: Registry, sources: () => Iterable<Upstre
   };
   perUpstream('sluice_queue_depth', 'Requests waiting in the queue.', (s) => s.queued);
   perUpstream('sluice_inflight', 'Attempts sent to the upstream and not yet finished.', (s) => s.inFlight);
-  perUpstream('sluice_keys', 'Distinct keys held in memory: with queued or in-flight work, or idle while their state (tokens, pause) matters; an expired idle key counts until the bounded idle cache drops it.', (s) => s.keys);
+  perUpstream(
+    'sluice_keys',
+    'Distinct keys held in memory: with queued or in-flight work, or idle while their state (tokens, pause) matters; an expired idle key counts until the bounded idle cache drops it.',
+    (s) => s.keys,
+  );
   new Gauge({
     name: 'sluice_effective_rate',
     help: 'Rate, per second, at which each limit rule currently releases requests (configured rate minus the safety margin, or as learned).',
@@ -137,7 +141,13 @@ export function createMetrics(registry: Registry, sources: () => Iterable<Upstre
       const byStatus = new Map<string, Counter.Internal>();
       const byReason = new Map<string, Counter.Internal>();
       return {
-        requests: { ok: outcome('ok'), upstream_error: outcome('upstream_error'), rejected: outcome('rejected'), cancelled: outcome('cancelled'), failed: outcome('failed') } satisfies Record<RequestOutcome, unknown>,
+        requests: {
+          ok: outcome('ok'),
+          upstream_error: outcome('upstream_error'),
+          rejected: outcome('rejected'),
+          cancelled: outcome('cancelled'),
+          failed: outcome('failed'),
+        } satisfies Record<RequestOutcome, unknown>,
         attempts: (status: string) => cached(byStatus, status, () => attempts.labels(upstream, status)),
         retries: (reason: string) => cached(byReason, reason, () => retries.labels(upstream, reason)),
         keyPauses: keyPauses.labels(upstream),

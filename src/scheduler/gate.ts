@@ -125,7 +125,7 @@ export class Gate {
   }
 
   /** True when nothing about this gate is worth remembering at `now`. */
- isPristine(now: number): boolean {
+  isPristine(now: number): boolean {
     return this.inFlight === 0 && this.pausedUntil <= now && (this.bucket === undefined || this.bucket.fullAt() <= now);
   }
 }

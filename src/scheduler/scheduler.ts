@@ -259,7 +259,15 @@ export class Scheduler implements TicketOwner {
       for (const [id, gate] of [...this.#idle.entries()].reverse()) idle.set(id, gate, { ttl: Math.max(1, this.#idle.getRemainingTTL(id)) });
       this.#idle = idle;
     }
-    rules.forEach((rule, i) => Object.assign(this.#rules[i] as Writable<RuleSpec>, { ratePerSec: rule.ratePerSec, burst: rule.burst, concurrency: rule.concurrency, adaptive: rule.adaptive, learns: rule.learns }));
+    rules.forEach((rule, i) =>
+      Object.assign(this.#rules[i] as Writable<RuleSpec>, {
+        ratePerSec: rule.ratePerSec,
+        burst: rule.burst,
+        concurrency: rule.concurrency,
+        adaptive: rule.adaptive,
+        learns: rule.learns,
+      }),
+    );
     for (const gate of [...this.#gates.values(), ...this.#idle.values()]) {
       if (gate.bucket) {
         // Learning and adapting restart from the new configuration.
@@ -741,7 +749,8 @@ export class Scheduler implements TicketOwner {
 
   #newGate(rule: RuleSpec, key: string): Gate {
     const id = this.#gateId(rule, key);
-    if (rule.ratePerSec === undefined && !rule.learns && !rule.adaptive) return new Gate({ id, rule, key: rule.keyed ? key : '', bucket: undefined, rate: undefined });
+    if (rule.ratePerSec === undefined && !rule.learns && !rule.adaptive)
+      return new Gate({ id, rule, key: rule.keyed ? key : '', bucket: undefined, rate: undefined });
     const rate = this.#gateRate(rule);
     const bucket = this.#store.bucket({ id: `${this.#options.name}:${id}`, ratePerSec: rate.ratePerSec, burst: rule.burst });
     const gate = new Gate({ id, rule, key: rule.keyed ? key : '', bucket, rate });

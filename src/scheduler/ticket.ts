@@ -63,7 +63,15 @@ export class Ticket implements ListNode<Ticket> {
   readonly callbacks: TicketCallbacks;
   readonly #owner: TicketOwner;
 
-  constructor(options: { owner: TicketOwner; gates: readonly Gate[]; laneKey: string; enqueuedAt: number; deadline: number; priority: Priority; callbacks: TicketCallbacks }) {
+  constructor(options: {
+    owner: TicketOwner;
+    gates: readonly Gate[];
+    laneKey: string;
+    enqueuedAt: number;
+    deadline: number;
+    priority: Priority;
+    callbacks: TicketCallbacks;
+  }) {
     this.#owner = options.owner;
     this.priority = options.priority;
     this.gates = options.gates;

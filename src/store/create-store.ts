@@ -34,7 +34,13 @@ export async function createStore(config: StoreConfig, deps: StoreDeps): Promise
     takeDuration: (seconds) => metrics?.takeDuration.observe(seconds),
     health: (healthy, reason) => {
       if (healthy) logger?.info({ store: 'redis' }, 'the Redis store answers again: shared limits');
-      else logger?.warn({ store: 'redis', reason, onError: config.onError }, config.onError === 'local' ? `the Redis store failed: serving from local buckets at rate / ${config.replicasHint}` : 'the Redis store failed: refusing requests (store.onError: deny)');
+      else
+        logger?.warn(
+          { store: 'redis', reason, onError: config.onError },
+          config.onError === 'local'
+            ? `the Redis store failed: serving from local buckets at rate / ${config.replicasHint}`
+            : 'the Redis store failed: refusing requests (store.onError: deny)',
+        );
     },
   };
   const store = new RedisBucketStore({

@@ -238,7 +238,9 @@ export function redisKeyOf(prefix: string, specId: string): string {
   let rest = colon === -1 ? '' : specId.slice(colon + 1);
   const ruleEnd = rest.indexOf(':');
   if (ruleEnd !== -1 && rest.length - ruleEnd - 1 > MAX_RAW_KEY_LENGTH) {
-    rest = `${rest.slice(0, ruleEnd)}:#${createHash('sha256').update(rest.slice(ruleEnd + 1)).digest('base64url')}`;
+    rest = `${rest.slice(0, ruleEnd)}:#${createHash('sha256')
+      .update(rest.slice(ruleEnd + 1))
+      .digest('base64url')}`;
   }
   return `${prefix}{${upstream}}:${rest}`;
 }
@@ -356,7 +358,8 @@ export class RedisBucketStore implements BucketStore {
   readonly errors = new Map<RedisOperation, number>();
 
   constructor(options: RedisBucketStoreOptions) {
-    if (!Number.isInteger(options.replicasHint) || options.replicasHint < 1) throw new RangeError(`replicasHint must be an integer >= 1, got ${options.replicasHint}`);
+    if (!Number.isInteger(options.replicasHint) || options.replicasHint < 1)
+      throw new RangeError(`replicasHint must be an integer >= 1, got ${options.replicasHint}`);
     this.#client = options.client;
     this.#keyPrefix = options.keyPrefix;
     this.onError = options.onError;
@@ -466,7 +469,12 @@ export class RedisBucketStore implements BucketStore {
    */
   usedAt(handles: readonly BucketHandle[], at: number, toleranceMs: number): void {
     const buckets = handles as unknown as readonly RedisBucket[];
-    if (!this.#healthy) return this.#local.usedAt(buckets.map((b) => b.fallback), at, toleranceMs);
+    if (!this.#healthy)
+      return this.#local.usedAt(
+        buckets.map((b) => b.fallback),
+        at,
+        toleranceMs,
+      );
     const late = buckets.some((b) => at - b.bookedAt - b.grantRoundTripMs > toleranceMs);
     const grant = takePendingGrant(buckets);
     if (!late && grant === '') return;
@@ -482,7 +490,12 @@ export class RedisBucketStore implements BucketStore {
   pause(handles: readonly BucketHandle[], now: number, untilMs: number): void {
     const buckets = handles as unknown as readonly RedisBucket[];
     for (const bucket of buckets) if (untilMs > bucket.pausedUntil) bucket.pausedUntil = untilMs;
-    if (!this.#healthy) return this.#local.pause(buckets.map((b) => b.fallback), now, untilMs);
+    if (!this.#healthy)
+      return this.#local.pause(
+        buckets.map((b) => b.fallback),
+        now,
+        untilMs,
+      );
     this.#send('pause', this.#commands.sluicePause(buckets.length, ...buckets.map((b) => b.key), Math.max(0, untilMs - now)));
   }
 

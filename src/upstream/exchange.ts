@@ -41,16 +41,7 @@ const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
 /** Retry-After of the 503 a shutting-down sluice answers: try again (another replica) shortly. */
 const SHUTDOWN_RETRY_AFTER_MS = 1000;
 
-const CONNECT_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'ENETDOWN',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** How an attempt that produced no response failed. */
 function classify(err: Error): 'timeout' | 'connect' | 'reset' {
@@ -259,7 +250,14 @@ export class Exchange {
   #admit(): void {
     const retry = this.attempts > 0;
     const deadline = retry ? this.#budgetEnd - this.upstream.config.timeout : this.startedAt + this.maxWaitMs;
-    const result = this.upstream.scheduler.acquire({ keys: this.keys, deadline, retry, priority: this.#priority, onGrant: this.#onGrant, onRefuse: this.#onRefuse });
+    const result = this.upstream.scheduler.acquire({
+      keys: this.keys,
+      deadline,
+      retry,
+      priority: this.#priority,
+      onGrant: this.#onGrant,
+      onRefuse: this.#onRefuse,
+    });
     if (result instanceof Ticket) {
       if (result.state === 'queued') this.#ticket = result;
     } else this.#onRefuse(result);
@@ -313,7 +311,15 @@ export class Exchange {
       // The path without its query string, which may carry credentials (?api_key=...).
       const path = settings.upstreamPath(this.rest);
       const query = path.indexOf('?');
-      logger.debug({ attempt: this.attempts, method: this.method, path: query === -1 ? path : path.slice(0, query), headers: headersForLog(this.#headers, settings.secretHeaders) }, 'attempt');
+      logger.debug(
+        {
+          attempt: this.attempts,
+          method: this.method,
+          path: query === -1 ? path : path.slice(0, query),
+          headers: headersForLog(this.#headers, settings.secretHeaders),
+        },
+        'attempt',
+      );
     }
     settings.pool.dispatch(
       {
@@ -439,9 +445,17 @@ export class Exchange {
     const decision = decideRetry(outcome, retryPolicy, this.#retryContext(deps.clock.now()));
     if (decision.retry) return this.#scheduleRetry(decision);
     if (kind === 'timeout') {
-      this.refuse('SLUICE_UPSTREAM_TIMEOUT', `upstream "${this.upstream.name}" sent no response headers within ${this.upstream.config.timeout} ms (${this.attempts} attempt${this.attempts === 1 ? '' : 's'})`, 'failed');
+      this.refuse(
+        'SLUICE_UPSTREAM_TIMEOUT',
+        `upstream "${this.upstream.name}" sent no response headers within ${this.upstream.config.timeout} ms (${this.attempts} attempt${this.attempts === 1 ? '' : 's'})`,
+        'failed',
+      );
     } else {
-      this.refuse('SLUICE_UPSTREAM_UNREACHABLE', `upstream "${this.upstream.name}" could not be reached: ${(err as { code?: string }).code ?? err.message} (${this.attempts} attempt${this.attempts === 1 ? '' : 's'})`, 'failed');
+      this.refuse(
+        'SLUICE_UPSTREAM_UNREACHABLE',
+        `upstream "${this.upstream.name}" could not be reached: ${(err as { code?: string }).code ?? err.message} (${this.attempts} attempt${this.attempts === 1 ? '' : 's'})`,
+        'failed',
+      );
     }
   }
 

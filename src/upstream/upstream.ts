@@ -64,7 +64,8 @@ export class UpstreamSettings {
       return compiled.template;
     });
     const headers = config.pacing.headers;
-    this.quotaDialects = headers === 'off' ? undefined : new Set<QuotaDialect>(headers === 'auto' ? ['ietf', 'ietf-dict', 'ietf-legacy', 'x-ratelimit'] : headers);
+    this.quotaDialects =
+      headers === 'off' ? undefined : new Set<QuotaDialect>(headers === 'auto' ? ['ietf', 'ietf-dict', 'ietf-legacy', 'x-ratelimit'] : headers);
     this.retryPolicy = {
       attempts: config.retry.attempts,
       on: new Set<RetryOn>(config.retry.on),

@@ -232,7 +232,10 @@ describe('sluice --check', () => {
     // Base units: ms, bytes, per second.
     expect(printed).toMatchObject({
       shutdown: { grace: 25_000 },
-      upstreams: [{ timeout: 10_000, limits: [{ burst: 100 }, { rate: 20 }], retry: { maxBodySize: 1_048_576 } }, { limits: [{ rate: 6 }, { concurrency: 4 }] }],
+      upstreams: [
+        { timeout: 10_000, limits: [{ burst: 100 }, { rate: 20 }], retry: { maxBodySize: 1_048_576 } },
+        { limits: [{ rate: 6 }, { concurrency: 4 }] },
+      ],
     });
   });
 
@@ -271,7 +274,9 @@ describe('sluice --check', () => {
     const result = await runCli(['--check'], { SLUICE_CONFIG: fixturePath('valid-minimal.yaml') });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(parse(result.stdout)).toMatchObject({ upstreams: [{ name: 'api', prefix: '/', target: 'http://127.0.0.1:3000', limits: [{ rate: 20, burst: 1 }] }] });
+    expect(parse(result.stdout)).toMatchObject({
+      upstreams: [{ name: 'api', prefix: '/', target: 'http://127.0.0.1:3000', limits: [{ rate: 20, burst: 1 }] }],
+    });
   });
 
   it('SLUICE_LOG_LEVEL overrides log.level', async () => {
@@ -281,14 +286,33 @@ describe('sluice --check', () => {
   });
 
   it('quick mode: one upstream at "/" with the given rate, burst, concurrency and ports', async () => {
-    const result = await runCli(['--target', 'https://api.example.com', '--rate', '20/s', '--burst', '5', '--concurrency', '10', '--port', '8181', '--admin-port', '9191', '--check']);
+    const result = await runCli([
+      '--target',
+      'https://api.example.com',
+      '--rate',
+      '20/s',
+      '--burst',
+      '5',
+      '--concurrency',
+      '10',
+      '--port',
+      '8181',
+      '--admin-port',
+      '9191',
+      '--check',
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const printed = parse(result.stdout) as { listen: { port: number }; admin: { port: number }; upstreams: unknown[] };
     expect(printed.listen.port).toBe(8181);
     expect(printed.admin.port).toBe(9191);
     expect(printed.upstreams).toHaveLength(1);
-    expect(printed.upstreams[0]).toMatchObject({ name: 'default', prefix: '/', target: 'https://api.example.com', limits: [{ rate: 20, burst: 5, concurrency: 10 }] });
+    expect(printed.upstreams[0]).toMatchObject({
+      name: 'default',
+      prefix: '/',
+      target: 'https://api.example.com',
+      limits: [{ rate: 20, burst: 5, concurrency: 10 }],
+    });
   });
 });
 
@@ -296,11 +320,26 @@ describe('usage and configuration errors exit 2', () => {
   it.each([
     ['an unknown flag', ['--bogus'], {}, "Unknown option '--bogus'"],
     ['a positional argument', ['sluice.yaml'], {}, 'sluice.yaml'],
-    ['--config with --target', ['--config', fixturePath('valid-minimal.yaml'), '--target', 'http://127.0.0.1:1', '--rate', '1/s'], {}, '--target, --rate cannot be combined with a configuration file'],
-    ['SLUICE_CONFIG with --target', ['--target', 'http://127.0.0.1:1'], { SLUICE_CONFIG: fixturePath('valid-minimal.yaml') }, '--target cannot be combined with a configuration file'],
+    [
+      '--config with --target',
+      ['--config', fixturePath('valid-minimal.yaml'), '--target', 'http://127.0.0.1:1', '--rate', '1/s'],
+      {},
+      '--target, --rate cannot be combined with a configuration file',
+    ],
+    [
+      'SLUICE_CONFIG with --target',
+      ['--target', 'http://127.0.0.1:1'],
+      { SLUICE_CONFIG: fixturePath('valid-minimal.yaml') },
+      '--target cannot be combined with a configuration file',
+    ],
     ['neither --config nor --target', ['--rate', '20/s'], {}, 'give a configuration file (--config, SLUICE_CONFIG) or a target (--target)'],
     ['nothing at all', [], {}, 'give a configuration file'],
-    ['an invalid SLUICE_LOG_LEVEL', ['--config', fixturePath('valid-minimal.yaml')], { SLUICE_LOG_LEVEL: 'loud' }, 'SLUICE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+    [
+      'an invalid SLUICE_LOG_LEVEL',
+      ['--config', fixturePath('valid-minimal.yaml')],
+      { SLUICE_LOG_LEVEL: 'loud' },
+      'SLUICE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
   ])('%s', async (_name, args, env, message) => {
     const result = await runCli(args, env);
     expect(result.code).toBe(2);

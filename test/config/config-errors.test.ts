@@ -50,7 +50,9 @@ describe('configuration errors: one fixture per kind', () => {
 
   it('parseConfig names the source it was given, and "config" by default', () => {
     const text = 'upstreams:\n  - name: a\n    prefix: /a\n    target: http://127.0.0.1:1\n    limits: [{ rate: 1/s, burst: 0 }]\n';
-    expect(() => parseConfig(text, { file: 'inline.yaml', env: {} })).toThrow(/^inline\.yaml: 1 configuration problem\n {2}inline\.yaml:5: upstreams\[0\]\.limits\[0\]\.burst: /);
+    expect(() => parseConfig(text, { file: 'inline.yaml', env: {} })).toThrow(
+      /^inline\.yaml: 1 configuration problem\n {2}inline\.yaml:5: upstreams\[0\]\.limits\[0\]\.burst: /,
+    );
     expect(() => parseConfig(text, { env: {} })).toThrow(/^config: 1 configuration problem\n/);
   });
 
@@ -86,7 +88,15 @@ describe('valid configurations: normalized values', () => {
   it('valid-minimal.yaml: every default filled in, in base units', async () => {
     const config = await loadConfigFile(fixturePath('valid-minimal.yaml'), {});
     expect(config).toStrictEqual({
-      listen: { host: '0.0.0.0', port: 8080, bodyLimit: 33_554_432, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 },
+      listen: {
+        host: '0.0.0.0',
+        port: 8080,
+        bodyLimit: 33_554_432,
+        headersTimeout: 10_000,
+        requestTimeout: 60_000,
+        keepAliveTimeout: 5_000,
+        maxHeaderSize: 16_384,
+      },
       admin: { host: '0.0.0.0', port: 9090, redactKeys: false },
       store: { type: 'memory' },
       shutdown: { grace: 25_000 },
@@ -112,7 +122,15 @@ describe('valid configurations: normalized values', () => {
   it("valid-full.yaml: DESIGN.md's annotated example, comments and all", async () => {
     const config = await loadConfigFile(fixturePath('valid-full.yaml'), { GITHUB_TOKEN: 'ghp_example' });
     expect(config).toStrictEqual({
-      listen: { host: '0.0.0.0', port: 8080, bodyLimit: 33_554_432, headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 },
+      listen: {
+        host: '0.0.0.0',
+        port: 8080,
+        bodyLimit: 33_554_432,
+        headersTimeout: 10_000,
+        requestTimeout: 60_000,
+        keepAliveTimeout: 5_000,
+        maxHeaderSize: 16_384,
+      },
       admin: { host: '0.0.0.0', port: 9090, redactKeys: false },
       store: { type: 'redis', url: 'redis://redis:6379', onError: 'local', replicasHint: 1, timeout: 250, keyPrefix: 'sluice:' },
       shutdown: { grace: 25_000 },
@@ -168,9 +186,18 @@ describe('valid configurations: normalized values', () => {
       limits: [{ rate: expect.closeTo(100 / 60, 12) as number, burst: 1 }],
     });
 
-    const overridden = await loadConfigFile(fixturePath('valid-env.yaml'), { ...env, SLUICE_TEST_HOST: '::1', SLUICE_TEST_REGION: 'us-east-2', SLUICE_TEST_EMPTY: 'globex' });
+    const overridden = await loadConfigFile(fixturePath('valid-env.yaml'), {
+      ...env,
+      SLUICE_TEST_HOST: '::1',
+      SLUICE_TEST_REGION: 'us-east-2',
+      SLUICE_TEST_EMPTY: 'globex',
+    });
     expect(overridden.listen.host).toBe('::1');
-    expect(overridden.upstreams[0]?.setHeaders).toMatchObject({ 'x-region': 'us-east-2', 'x-tenant': 'globex', 'x-mixed': 'us-east-2/${HOME}/s3cr3t-${SLUICE_TEST_REGION}' });
+    expect(overridden.upstreams[0]?.setHeaders).toMatchObject({
+      'x-region': 'us-east-2',
+      'x-tenant': 'globex',
+      'x-mixed': 'us-east-2/${HOME}/s3cr3t-${SLUICE_TEST_REGION}',
+    });
   });
 
   it('valid-env.yaml: every unset variable without a default is reported, with its line', async () => {

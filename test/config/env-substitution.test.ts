@@ -15,7 +15,9 @@ describe('${VAR} substitution', () => {
   });
 
   it('keeps a reference inside other text a string', () => {
-    const config = parseConfig(`upstreams:\n  - name: a\n    prefix: /\n    target: http://127.0.0.1:\${PORT}/v1\n    limits: [{ rate: 1/s }]\n`, { env: { PORT: '8081' } });
+    const config = parseConfig(`upstreams:\n  - name: a\n    prefix: /\n    target: http://127.0.0.1:\${PORT}/v1\n    limits: [{ rate: 1/s }]\n`, {
+      env: { PORT: '8081' },
+    });
     expect(config.upstreams[0]?.target).toBe('http://127.0.0.1:8081/v1');
   });
 

@@ -46,13 +46,17 @@ export const EXPECTED_PROBLEMS: Readonly<Record<string, readonly ExpectedProblem
   'missing-env-var.yaml': [{ path: 'upstreams[0].setHeaders.authorization', line: 6, message: 'environment variable SLUICE_TEST_UNSET_TOKEN is not set' }],
   'admin-port-equals-listen-port.yaml': [{ path: 'admin.port', line: 2, message: 'must differ from listen.port (8080)' }],
   'hop-by-hop-set-header.yaml': [{ path: 'upstreams[0].setHeaders.connection', line: 7, message: '"connection" is a hop-by-hop header and cannot be set' }],
-  'duplicate-set-header.yaml': [{ path: 'upstreams[0].setHeaders.Authorization', line: 7, message: 'header "Authorization" is set twice (names are case-insensitive)' }],
+  'duplicate-set-header.yaml': [
+    { path: 'upstreams[0].setHeaders.Authorization', line: 7, message: 'header "Authorization" is set twice (names are case-insensitive)' },
+  ],
   'maxperkey-over-maxsize.yaml': [{ path: 'upstreams[0].queue.maxPerKey', line: 10, message: 'is larger than queue.maxSize (100)' }],
   'backoff-base-over-max.yaml': [{ path: 'upstreams[0].retry.backoff.base', line: 9, message: 'is larger than backoff.max' }],
   'bad-retry-on.yaml': [{ path: 'upstreams[0].retry.on[1]', line: 8, message: 'expected one of 429, 502, 503, 504, "timeout", "connect", "reset", got 500' }],
   'bad-store-type.yaml': [{ path: 'store.type', line: 2, message: 'unknown type, got "memcached"' }],
   'bad-redis-url.yaml': [{ path: 'store.url', line: 3, message: 'expected a redis:// or rediss:// URL, got "localhost:6379"' }],
-  'bad-log-level.yaml': [{ path: 'log.level', line: 2, message: 'expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "verbose"' }],
+  'bad-log-level.yaml': [
+    { path: 'log.level', line: 2, message: 'expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "verbose"' },
+  ],
   'wrong-type.yaml': [{ path: 'listen.port', line: 2, message: 'expected number, got "eighty"' }],
   'many-errors.yaml': [
     { path: 'admin.port', line: 5, message: 'must differ from listen.port (8080)' },

@@ -22,7 +22,12 @@ describe('quick mode: one upstream at "/" from flags', () => {
     expect(config.listen.port).toBe(0);
     expect(config.admin.port).toBe(9191);
     expect(config.upstreams).toHaveLength(1);
-    expect(config.upstreams[0]).toMatchObject({ name: 'default', prefix: '/', target: 'https://api.example.com', limits: [{ rate: 20, burst: 5, concurrency: 10 }] });
+    expect(config.upstreams[0]).toMatchObject({
+      name: 'default',
+      prefix: '/',
+      target: 'https://api.example.com',
+      limits: [{ rate: 20, burst: 5, concurrency: 10 }],
+    });
     expect(Object.isFrozen(config.upstreams[0]?.limits[0])).toBe(true);
   });
 
@@ -48,7 +53,9 @@ describe('quick mode: one upstream at "/" from flags', () => {
   });
 
   it('without --rate or --concurrency, says that one is needed', () => {
-    expect(problemsOf({ target: 'http://127.0.0.1:3000' })).toEqual([{ path: '--rate/--concurrency', message: 'a limit needs a rate, a concurrency, or both' }]);
+    expect(problemsOf({ target: 'http://127.0.0.1:3000' })).toEqual([
+      { path: '--rate/--concurrency', message: 'a limit needs a rate, a concurrency, or both' },
+    ]);
   });
 
   it('the same port for --port and --admin-port is refused, naming --admin-port', () => {

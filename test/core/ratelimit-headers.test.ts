@@ -44,7 +44,11 @@ describe('parseQuotaHeaders: IETF RateLimit / RateLimit-Policy (drafts 08-10, st
     ['vendor parameters are comments', { ratelimit: '"default";r=5;t=3;acme-burst=10;note="a, b; c"' }, { dialect: 'ietf', remaining: 5, resetMs: 3_000 }],
     ['spaces after separators', { ratelimit: '"default"; r=5; t=3' }, { dialect: 'ietf', remaining: 5, resetMs: 3_000 }],
     ['a policy without a matching name adds nothing', { ratelimit: '"x";r=5', 'ratelimit-policy': '"y";q=9;w=9' }, { dialect: 'ietf', remaining: 5 }],
-    ['a malformed RateLimit-Policy is ignored, RateLimit kept', { ratelimit: '"default";r=5;t=3', 'ratelimit-policy': '"default";q=' }, { dialect: 'ietf', remaining: 5, resetMs: 3_000 }],
+    [
+      'a malformed RateLimit-Policy is ignored, RateLimit kept',
+      { ratelimit: '"default";r=5;t=3', 'ratelimit-policy': '"default";q=' },
+      { dialect: 'ietf', remaining: 5, resetMs: 3_000 },
+    ],
     ['a policy without q or w adds nothing', { ratelimit: '"default";r=5', 'ratelimit-policy': '"default";qu="requests"' }, { dialect: 'ietf', remaining: 5 }],
   ])('%s', (_name, headers, expected) => {
     expect(parse(headers)).toEqual(expected);
@@ -82,7 +86,11 @@ describe('parseQuotaHeaders: IETF RateLimit dictionary (draft 07)', () => {
     ['in any order, keys in any case', { ratelimit: 'Reset=7, Remaining=1, LIMIT=10' }, { dialect: 'ietf-dict', limit: 10, remaining: 1, resetMs: 7_000 }],
     ['remaining only', { ratelimit: 'remaining=0' }, { dialect: 'ietf-dict', remaining: 0 }],
     ['reset only', { ratelimit: 'reset=5' }, { dialect: 'ietf-dict', resetMs: 5_000 }],
-    ['unknown members are ignored', { ratelimit: 'limit=10, remaining=4, reset=2, policy=daily' }, { dialect: 'ietf-dict', limit: 10, remaining: 4, resetMs: 2_000 }],
+    [
+      'unknown members are ignored',
+      { ratelimit: 'limit=10, remaining=4, reset=2, policy=daily' },
+      { dialect: 'ietf-dict', limit: 10, remaining: 4, resetMs: 2_000 },
+    ],
     ['a negative member is ignored, the others kept', { ratelimit: 'limit=10, remaining=-1, reset=3' }, { dialect: 'ietf-dict', limit: 10, resetMs: 3_000 }],
     ['a string member is ignored', { ratelimit: 'limit=10, remaining="5", reset=3' }, { dialect: 'ietf-dict', limit: 10, resetMs: 3_000 }],
     ['limit alone says nothing', { ratelimit: 'limit=100' }, undefined],
@@ -119,10 +127,26 @@ describe('parseQuotaHeaders: X-RateLimit-*', () => {
       { 'x-ratelimit-limit': '60', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1700000060' },
       { dialect: 'x-ratelimit', limit: 60, remaining: 0, resetMs: 60_000 },
     ],
-    ['reset in epoch seconds with a fraction (Discord)', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1700000060.5' }, { dialect: 'x-ratelimit', remaining: 0, resetMs: 60_500 }],
-    ['reset in epoch milliseconds', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1700000060000' }, { dialect: 'x-ratelimit', remaining: 0, resetMs: 60_000 }],
-    ['reset in epoch seconds, already past', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1699999999' }, { dialect: 'x-ratelimit', remaining: 5, resetMs: 0 }],
-    ['reset in epoch milliseconds, already past', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1699999999999' }, { dialect: 'x-ratelimit', remaining: 5, resetMs: 0 }],
+    [
+      'reset in epoch seconds with a fraction (Discord)',
+      { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1700000060.5' },
+      { dialect: 'x-ratelimit', remaining: 0, resetMs: 60_500 },
+    ],
+    [
+      'reset in epoch milliseconds',
+      { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1700000060000' },
+      { dialect: 'x-ratelimit', remaining: 0, resetMs: 60_000 },
+    ],
+    [
+      'reset in epoch seconds, already past',
+      { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1699999999' },
+      { dialect: 'x-ratelimit', remaining: 5, resetMs: 0 },
+    ],
+    [
+      'reset in epoch milliseconds, already past',
+      { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1699999999999' },
+      { dialect: 'x-ratelimit', remaining: 5, resetMs: 0 },
+    ],
     ['reset 0', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '0' }, { dialect: 'x-ratelimit', remaining: 5, resetMs: 0 }],
     ['Reset-After in seconds', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': '1.5' }, { dialect: 'x-ratelimit', remaining: 0, resetMs: 1_500 }],
     [
@@ -145,7 +169,7 @@ describe('parseQuotaHeaders: X-RateLimit-*', () => {
     ['Used without Limit says nothing', { 'x-ratelimit-used': '45' }, undefined],
     ['Limit alone says nothing', { 'x-ratelimit-limit': '60' }, undefined],
     [
-      'a far-future epoch is returned as it is: capping a wait is the caller\'s policy',
+      "a far-future epoch is returned as it is: capping a wait is the caller's policy",
       { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '99999999999' },
       { dialect: 'x-ratelimit', remaining: 0, resetMs: 99_999_999_999_000 - now },
     ],
@@ -266,12 +290,32 @@ describe('parseQuotaHeaders: malformed and hostile values are ignored, never thr
 
 describe('parseQuotaHeaders: hostile values that are well-formed are returned as they are', () => {
   it.each<Row>([
-    ['a 20-digit X-RateLimit-Remaining', { 'x-ratelimit-remaining': '99999999999999999999', 'x-ratelimit-reset': '1' }, { dialect: 'x-ratelimit', remaining: 1e20, resetMs: 1_000 }],
-    ['a far-future epoch in milliseconds (year 5138)', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '99999999999999' }, { dialect: 'x-ratelimit', remaining: 0, resetMs: 99_999_999_999_999 - now }],
-    ['a Reset-After of 3000 years', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': '99999999999' }, { dialect: 'x-ratelimit', remaining: 0, resetMs: 99_999_999_999_000 }],
+    [
+      'a 20-digit X-RateLimit-Remaining',
+      { 'x-ratelimit-remaining': '99999999999999999999', 'x-ratelimit-reset': '1' },
+      { dialect: 'x-ratelimit', remaining: 1e20, resetMs: 1_000 },
+    ],
+    [
+      'a far-future epoch in milliseconds (year 5138)',
+      { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '99999999999999' },
+      { dialect: 'x-ratelimit', remaining: 0, resetMs: 99_999_999_999_999 - now },
+    ],
+    [
+      'a Reset-After of 3000 years',
+      { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': '99999999999' },
+      { dialect: 'x-ratelimit', remaining: 0, resetMs: 99_999_999_999_000 },
+    ],
     ['t with 15 digits', { ratelimit: '"d";r=0;t=999999999999999' }, { dialect: 'ietf', remaining: 0, resetMs: 999_999_999_999_999_000 }],
-    ['reset with 15 digits (draft 07)', { ratelimit: 'limit=10, remaining=5, reset=999999999999999' }, { dialect: 'ietf-dict', limit: 10, remaining: 5, resetMs: 999_999_999_999_999_000 }],
-    ['a policy window of 0 (no floor: the pacer ignores it)', { ratelimit: '"d";r=5;t=1', 'ratelimit-policy': '"d";q=10;w=0' }, { dialect: 'ietf', remaining: 5, resetMs: 1_000, limit: 10, windowMs: 0 }],
+    [
+      'reset with 15 digits (draft 07)',
+      { ratelimit: 'limit=10, remaining=5, reset=999999999999999' },
+      { dialect: 'ietf-dict', limit: 10, remaining: 5, resetMs: 999_999_999_999_999_000 },
+    ],
+    [
+      'a policy window of 0 (no floor: the pacer ignores it)',
+      { ratelimit: '"d";r=5;t=1', 'ratelimit-policy': '"d";q=10;w=0' },
+      { dialect: 'ietf', remaining: 5, resetMs: 1_000, limit: 10, windowMs: 0 },
+    ],
     ['a parameter given twice: the last one counts (RFC 9651)', { ratelimit: '"d";r=5;r=1;t=1' }, { dialect: 'ietf', remaining: 1, resetMs: 1_000 }],
   ])('%s', (_name, headers, expected) => {
     expect(parse(headers)).toEqual(expected);
@@ -282,7 +326,11 @@ describe('parseQuotaHeaders: hostile values that are well-formed are returned as
     ['an exponent after a fraction', { 'x-ratelimit-remaining': '5', 'x-ratelimit-reset': '1700000000.5e3' }, { dialect: 'x-ratelimit', remaining: 5 }],
     ['digits of another script', { 'x-ratelimit-remaining': '\u0663', 'x-ratelimit-reset': '1' }, { dialect: 'x-ratelimit', resetMs: 1_000 }],
     ['minus zero', { 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': '-0' }, { dialect: 'x-ratelimit', remaining: 3 }],
-    ['RateLimit-Reset as an HTTP-date', { 'ratelimit-remaining': '3', 'ratelimit-reset': 'Wed, 21 Oct 2015 07:28:00 GMT' }, { dialect: 'ietf-legacy', remaining: 3 }],
+    [
+      'RateLimit-Reset as an HTTP-date',
+      { 'ratelimit-remaining': '3', 'ratelimit-reset': 'Wed, 21 Oct 2015 07:28:00 GMT' },
+      { dialect: 'ietf-legacy', remaining: 3 },
+    ],
   ])('malformed, ignored: %s', (_name, headers, expected) => {
     expect(parse(headers)).toEqual(expected);
   });

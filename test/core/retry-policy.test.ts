@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decideRetry, isIdempotent, type AttemptOutcome, type RetryContext, type RetryDecision, type RetryOn, type RetryPolicy } from '../../src/core/retry-policy.js';
+import {
+  decideRetry,
+  isIdempotent,
+  type AttemptOutcome,
+  type RetryContext,
+  type RetryDecision,
+  type RetryOn,
+  type RetryPolicy,
+} from '../../src/core/retry-policy.js';
 
 const ALL: readonly RetryOn[] = [429, 502, 503, 504, 'timeout', 'connect', 'reset'];
 
@@ -14,7 +22,12 @@ const timeout: AttemptOutcome = { kind: 'timeout' };
 const connect: AttemptOutcome = { kind: 'connect' };
 const reset: AttemptOutcome = { kind: 'reset' };
 
-const retry = (reason: Extract<RetryDecision, { retry: true }>['reason'], delayMs: number, pauseKey = false): RetryDecision => ({ retry: true, reason, delayMs, pauseKey });
+const retry = (reason: Extract<RetryDecision, { retry: true }>['reason'], delayMs: number, pauseKey = false): RetryDecision => ({
+  retry: true,
+  reason,
+  delayMs,
+  pauseKey,
+});
 const stop = (why: Extract<RetryDecision, { retry: false }>['stop']): RetryDecision => ({ retry: false, stop: why });
 
 type Row = [label: string, outcome: AttemptOutcome, method: string, replayable: boolean, idempotencyKey: boolean, expected: RetryDecision];

@@ -165,7 +165,10 @@ describe('TokenBucket: the clock going backwards never creates tokens', () => {
   it('burst 1: after a take at t5, every earlier instant is refused and t6 is the next token', () => {
     const bucket = new TokenBucket({ ratePerSec: 10, burst: 1 });
     expect(bucket.take(t(5))).toBe(true);
-    run(bucket, [0, 1, 2, 3, 4, 5].map((k) => ({ at: t(k), n: 1, ok: false })));
+    run(
+      bucket,
+      [0, 1, 2, 3, 4, 5].map((k) => ({ at: t(k), n: 1, ok: false })),
+    );
     expect(bucket.take(t(6))).toBe(true);
   });
 

@@ -139,12 +139,9 @@ describe('parseFraction', () => {
     expect(parseFraction(value)).toBe(fraction);
   });
 
-  it.each<[unknown]>([['100%'], ['150%'], ['-1%'], ['50'], ['0.5'], ['%'], [''], [1], [-0.1], [Number.NaN], [null]])(
-    '%j -> undefined',
-    (value) => {
-      expect(parseFraction(value)).toBeUndefined();
-    },
-  );
+  it.each<[unknown]>([['100%'], ['150%'], ['-1%'], ['50'], ['0.5'], ['%'], [''], [1], [-0.1], [Number.NaN], [null]])('%j -> undefined', (value) => {
+    expect(parseFraction(value)).toBeUndefined();
+  });
 });
 
 describe('formatRate', () => {

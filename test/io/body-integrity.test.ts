@@ -59,7 +59,9 @@ upstreams:
   expect(REQUESTS - buffered).toBeGreaterThan(50);
 
   const answers = await Promise.all(
-    bodies.map((body, i) => send(client, `${url}/api/items/${i}`, { method: 'POST', body, headers: { 'x-request-id': `req-${i}`, 'content-type': 'application/octet-stream' } })),
+    bodies.map((body, i) =>
+      send(client, `${url}/api/items/${i}`, { method: 'POST', body, headers: { 'x-request-id': `req-${i}`, 'content-type': 'application/octet-stream' } }),
+    ),
   );
 
   const mismatches: string[] = [];

@@ -41,7 +41,8 @@ upstreams:
   const client = agent;
   const scheduler = schedulerOf(sluice);
   // prom-client writes no sample for a label set before its first increment: absent reads as 0.
-  const cancelled = async (): Promise<number> => sample(await scrape((sluice as RunningSluice).adminUrl), 'sluice_requests_total', { upstream: 'api', outcome: 'cancelled' }) ?? 0;
+  const cancelled = async (): Promise<number> =>
+    sample(await scrape((sluice as RunningSluice).adminUrl), 'sluice_requests_total', { upstream: 'api', outcome: 'cancelled' }) ?? 0;
   expect(await cancelled()).toBe(0);
 
   const first = send(client, `${url}/api/first`);

@@ -18,22 +18,33 @@ beforeAll(async () => {
   upstream = await ScriptedUpstream.start((req, res, index) => {
     if (req.url.endsWith('/hop-response')) {
       res.writeHead(203, [
-        'Connection', 'X-Resp-Named',
-        'X-Resp-Named', 'secret',
-        'Keep-Alive', 'timeout=99, max=7',
-        'Proxy-Authenticate', 'Basic realm="upstream"',
-        'X-Kept', 'yes',
-        'Content-Length', '2',
+        'Connection',
+        'X-Resp-Named',
+        'X-Resp-Named',
+        'secret',
+        'Keep-Alive',
+        'timeout=99, max=7',
+        'Proxy-Authenticate',
+        'Basic realm="upstream"',
+        'X-Kept',
+        'yes',
+        'Content-Length',
+        '2',
       ]);
       return void res.end('ok');
     }
     if (req.url.endsWith('/created')) {
       res.writeHead(201, [
-        'Content-Type', 'text/plain; charset=utf-8',
-        'X-Upstream', 'one',
-        'Set-Cookie', 'a=1; Path=/',
-        'Set-Cookie', 'b=2; Path=/',
-        'Cache-Control', 'max-age=60',
+        'Content-Type',
+        'text/plain; charset=utf-8',
+        'X-Upstream',
+        'one',
+        'Set-Cookie',
+        'a=1; Path=/',
+        'Set-Cookie',
+        'b=2; Path=/',
+        'Cache-Control',
+        'max-age=60',
       ]);
       return void res.end('created');
     }
@@ -227,7 +238,11 @@ describe('responses', () => {
 
 describe('no route', () => {
   it('answers 404 SLUICE_NO_ROUTE as problem+json without a stack trace', async () => {
-    for (const [method, body] of [['GET', undefined], ['POST', 'payload'], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['POST', 'payload'],
+      ['DELETE', undefined],
+    ] as const) {
       const answer = await send(agent, `${sluice.url}/nowhere/x?token=secret`, { method, body });
       expect(answer.status, method).toBe(404);
       const doc = problemOf(answer);

@@ -24,10 +24,12 @@ afterEach(async () => {
 it.each([
   ['x-ratelimit', true],
   ['ietf', false],
-] as const)('%s headers (fixed window: %s): no 429 and at least 85 percent of the quota used, without a configured rate', async (dialect, fixed) => {
-  api = new Standin({ window: { requests: 40, windowMs: 4000, fixed }, quotaHeaders: dialect });
-  const apiUrl = await api.listen();
-  sluice = await startSluice(`
+] as const)(
+  '%s headers (fixed window: %s): no 429 and at least 85 percent of the quota used, without a configured rate',
+  async (dialect, fixed) => {
+    api = new Standin({ window: { requests: 40, windowMs: 4000, fixed }, quotaHeaders: dialect });
+    const apiUrl = await api.listen();
+    sluice = await startSluice(`
 upstreams:
   - name: api
     prefix: /
@@ -35,18 +37,28 @@ upstreams:
     limits: []
     pacing: { headers: auto }
 `);
-  const run = await runHeaders({ proxyUrl: sluice.url, adminUrl: sluice.adminUrl, standinUrl: apiUrl, upstream: 'api', quota: 40, windowMs: 4000, durationSec: 12 });
+    const run = await runHeaders({
+      proxyUrl: sluice.url,
+      adminUrl: sluice.adminUrl,
+      standinUrl: apiUrl,
+      upstream: 'api',
+      quota: 40,
+      windowMs: 4000,
+      durationSec: 12,
+    });
 
-  expect(run.upstream429s).toBe(0);
-  expect(run.clientFailures).toEqual({});
-  expect(run.accepted).toBeLessThanOrEqual(120);
-  expect(run.usedPercent).toBeGreaterThanOrEqual(85);
-  // What sluice paced at once it knew (sluice_effective_rate, every 500 ms): near the quota's 10/s,
-  // neither unbounded (no rate is configured) nor crawling.
-  const learned = run.ratePoints.slice(2).map(([, rate]) => rate);
-  expect(learned.length).toBeGreaterThan(15);
-  for (const rate of learned) {
-    expect(rate).toBeGreaterThan(5);
-    expect(rate).toBeLessThan(15);
-  }
-}, 25_000);
+    expect(run.upstream429s).toBe(0);
+    expect(run.clientFailures).toEqual({});
+    expect(run.accepted).toBeLessThanOrEqual(120);
+    expect(run.usedPercent).toBeGreaterThanOrEqual(85);
+    // What sluice paced at once it knew (sluice_effective_rate, every 500 ms): near the quota's 10/s,
+    // neither unbounded (no rate is configured) nor crawling.
+    const learned = run.ratePoints.slice(2).map(([, rate]) => rate);
+    expect(learned.length).toBeGreaterThan(15);
+    for (const rate of learned) {
+      expect(rate).toBeGreaterThan(5);
+      expect(rate).toBeLessThan(15);
+    }
+  },
+  25_000,
+);

@@ -35,7 +35,8 @@ upstreams:
   agent = newAgent();
   const client = agent;
   const url = sluice.url;
-  const call = (tag: string, maxWait?: string): Promise<Answer> => send(client, `${url}/items/${tag}`, maxWait === undefined ? {} : { headers: { 'sluice-max-wait': maxWait } });
+  const call = (tag: string, maxWait?: string): Promise<Answer> =>
+    send(client, `${url}/items/${tag}`, maxWait === undefined ? {} : { headers: { 'sluice-max-wait': maxWait } });
 
   // One goes at once, two wait (due at 1 s and 2 s): a fourth is predicted at 3 s.
   const queued = [call('a'), call('b'), call('c')];

@@ -79,7 +79,8 @@ it('serves a low request within about two aging periods under a steady stream of
   agent = newAgent();
   const client = agent;
   const url = sluice.url;
-  const call = (tag: string, priority: string): Promise<Answer> => send(client, `${url}/items/${tag}`, { headers: { 'x-account': 'acme', 'sluice-priority': priority } });
+  const call = (tag: string, priority: string): Promise<Answer> =>
+    send(client, `${url}/items/${tag}`, { headers: { 'x-account': 'acme', 'sluice-priority': priority } });
 
   // Eight callers each send high requests back to back: the key's queue never runs dry of them.
   let streaming = true;

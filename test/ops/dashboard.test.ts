@@ -10,7 +10,10 @@ interface Panel {
   targets: { expr: string }[];
 }
 
-const dashboard = JSON.parse(readFileSync(resolve(import.meta.dirname, '..', '..', 'dashboards', 'sluice.json'), 'utf8')) as { panels: Panel[]; templating: { list: { query?: unknown; definition?: string }[] } };
+const dashboard = JSON.parse(readFileSync(resolve(import.meta.dirname, '..', '..', 'dashboards', 'sluice.json'), 'utf8')) as {
+  panels: Panel[];
+  templating: { list: { query?: unknown; definition?: string }[] };
+};
 
 /** Metric names a PromQL expression uses: identifiers followed by `{`, `[` or `)`-less position. */
 function metricNames(expr: string): string[] {
@@ -19,7 +22,10 @@ function metricNames(expr: string): string[] {
 
 describe('the Grafana dashboard', () => {
   it('queries only metrics sluice exports (histograms by their _bucket series)', async () => {
-    const config = parseConfig('admin: { port: 0 }\nlisten: { port: 0 }\nupstreams: [{ name: a, prefix: /, target: "http://127.0.0.1:1", limits: [{ rate: 1/s }] }]', { env: {} });
+    const config = parseConfig(
+      'admin: { port: 0 }\nlisten: { port: 0 }\nupstreams: [{ name: a, prefix: /, target: "http://127.0.0.1:1", limits: [{ rate: 1/s }] }]',
+      { env: {} },
+    );
     const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
     const exported = new Set<string>();
     for (const metric of await app.registry.getMetricsAsJSON()) {

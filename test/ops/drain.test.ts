@@ -79,7 +79,12 @@ log: { level: info }
 upstreams: [{ name: api, prefix: /, target: "${apiUrl}", limits: [{ rate: 1/s }] }]
 `);
     const agent = new Agent({ connections: 10 });
-    const calls = Array.from({ length: 10 }, () => request(`${sluice?.url}/x`, { dispatcher: agent }).then((r) => r.statusCode, () => 0));
+    const calls = Array.from({ length: 10 }, () =>
+      request(`${sluice?.url}/x`, { dispatcher: agent }).then(
+        (r) => r.statusCode,
+        () => 0,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 200));
     sluice.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 200));

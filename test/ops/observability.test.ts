@@ -90,7 +90,11 @@ describe('metrics', () => {
     expect(large).toContain('sluice_keys{upstream="api"} 10000');
     expect(large).not.toContain('key-');
     // Only numbers change: the same series, the same lines.
-    const shape = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('sluice_')).map((l) => l.replace(/ [-+0-9.e]+$/, ''));
+    const shape = (text: string): string[] =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('sluice_'))
+        .map((l) => l.replace(/ [-+0-9.e]+$/, ''));
     expect(shape(large)).toEqual(shape(small));
   }, 60_000);
 });
@@ -112,7 +116,12 @@ describe('/state', () => {
     await waitFor(async () => (JSON.parse((await get(`${sluice?.adminUrl}/state`)).body) as { upstreams: { queued: number }[] }).upstreams[0]?.queued === 7);
     const state = JSON.parse((await get(`${sluice.adminUrl}/state`)).body) as {
       state: string;
-      upstreams: { name: string; queued: number; limits: { index: number; configuredRatePerSec: number; effectiveRatePerSec: number; gate?: { tokens: number } }[]; busiestKeys: { keys: string[]; queued: number; limits: { rule: number; tokens: number }[] }[] }[];
+      upstreams: {
+        name: string;
+        queued: number;
+        limits: { index: number; configuredRatePerSec: number; effectiveRatePerSec: number; gate?: { tokens: number } }[];
+        busiestKeys: { keys: string[]; queued: number; limits: { rule: number; tokens: number }[] }[];
+      }[];
     };
     const api = state.upstreams[0];
     expect(state.state).toBe('running');
@@ -174,7 +183,11 @@ upstreams:
 `,
       { env: { API_KEY: 'injected-api-key' }, logger: pino({ level: 'debug' }, sink) },
     );
-    const response = await get(`${sluice.url}/api/things?secret=in-query`, { authorization: 'Bearer client-token', cookie: 'session=client-cookie', 'x-api-key': 'client-key' });
+    const response = await get(`${sluice.url}/api/things?secret=in-query`, {
+      authorization: 'Bearer client-token',
+      cookie: 'session=client-cookie',
+      'x-api-key': 'client-key',
+    });
     expect(response.status).toBe(200);
     // The upstream got the injected credentials (and only those).
     expect(upstream.seen[0]?.headers.authorization).toBe('Bearer injected-token');

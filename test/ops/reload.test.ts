@@ -44,7 +44,9 @@ describe('hot reload through the CLI', () => {
     upstream = await ScriptedUpstream.start();
     sluice = await runSluice(config(upstream.url, '5/s'));
     const agent = new Agent({ connections: 40 });
-    const calls = Array.from({ length: 30 }, (_, i) => request(`${sluice?.url}/r/${i}`, { dispatcher: agent }).then((r) => r.body.text().then(() => r.statusCode)));
+    const calls = Array.from({ length: 30 }, (_, i) =>
+      request(`${sluice?.url}/r/${i}`, { dispatcher: agent }).then((r) => r.body.text().then(() => r.statusCode)),
+    );
     await waitFor(() => (upstream?.seen.length ?? 0) >= 6); // ~1 s at 5/s
     writeFileSync(sluice.configPath, config(upstream.url, '25/s'));
     sluice.child.kill('SIGHUP');
@@ -108,7 +110,9 @@ ${extra}`;
 
   it('reports what it did: updated in place, replaced, added, removed, and what needs a restart', async () => {
     upstream = await ScriptedUpstream.start();
-    sluice = await startSluice(yaml(upstream.url, '[{ rate: 10/s }]', `  - name: old\n    prefix: /old\n    target: ${upstream.url}\n    limits: [{ rate: 1/s }]\n`));
+    sluice = await startSluice(
+      yaml(upstream.url, '[{ rate: 10/s }]', `  - name: old\n    prefix: /old\n    target: ${upstream.url}\n    limits: [{ rate: 1/s }]\n`),
+    );
     const next = parseConfig(
       `listen: { host: 127.0.0.1, port: 1 }\nadmin: { host: 127.0.0.1, port: 0 }\n${yaml(upstream.url, '[{ rate: 20/s }]', `  - name: new\n    prefix: /new\n    target: ${upstream.url}\n    limits: [{ rate: 1/s }]\n`)}`,
       { env: {} },
@@ -127,7 +131,10 @@ ${extra}`;
     const first = sluice.app.upstreams[0];
     const queued = Array.from({ length: 3 }, () => request(`${sluice?.url}/api/q`).then((r) => r.body.text().then(() => r.statusCode)));
     await waitFor(() => (first?.scheduler.queued ?? 0) === 2);
-    const next = parseConfig(`listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${yaml(upstream.url, '[{ rate: 50/s }, { key: "{header.x-k}", rate: 50/s }]')}`, { env: {} });
+    const next = parseConfig(
+      `listen: { host: 127.0.0.1, port: 0 }\nadmin: { host: 127.0.0.1, port: 0 }\n${yaml(upstream.url, '[{ rate: 50/s }, { key: "{header.x-k}", rate: 50/s }]')}`,
+      { env: {} },
+    );
     expect(sluice.app.reload(next).replaced).toEqual(['api']);
     expect(sluice.app.upstreams[0]).not.toBe(first);
     const fresh = await request(`${sluice.url}/api/fresh`, { headers: { 'x-k': 'a' } });

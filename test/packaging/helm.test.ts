@@ -121,7 +121,9 @@ describe('values', () => {
       it('hold a sluice configuration that passes the JSON Schema and the loader', () => {
         expect(schemaErrors(configSchema, values.config)).toEqual([]);
         const text = JSON.stringify(values.config);
-        const env = Object.fromEntries([...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => [m[1] as string, m[1] === 'REDIS_URL' ? 'redis://redis:6379' : 'value']));
+        const env = Object.fromEntries(
+          [...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => [m[1] as string, m[1] === 'REDIS_URL' ? 'redis://redis:6379' : 'value']),
+        );
         const config = parseConfig(text, { file: label, env });
         expect(config.upstreams.length).toBeGreaterThan(0);
       });
@@ -175,7 +177,17 @@ describe('values', () => {
 
 describe('templates, read as text', () => {
   it('has the conventional files', () => {
-    for (const name of ['_helpers.tpl', 'NOTES.txt', 'configmap.yaml', 'deployment.yaml', 'service.yaml', 'serviceaccount.yaml', 'poddisruptionbudget.yaml', 'hpa.yaml', 'servicemonitor.yaml']) {
+    for (const name of [
+      '_helpers.tpl',
+      'NOTES.txt',
+      'configmap.yaml',
+      'deployment.yaml',
+      'service.yaml',
+      'serviceaccount.yaml',
+      'poddisruptionbudget.yaml',
+      'hpa.yaml',
+      'servicemonitor.yaml',
+    ]) {
       expect(templateFiles).toContain(name);
     }
     expect(existsSync(join(CHART, '.helmignore'))).toBe(true);
@@ -196,7 +208,11 @@ describe('templates, read as text', () => {
       });
 
       it('includes only helpers that _helpers.tpl defines', () => {
-        const used = [...actions(text).join('\n').matchAll(/\b(?:include|template)\s+"([^"]+)"/g)].map((m) => m[1] as string);
+        const used = [
+          ...actions(text)
+            .join('\n')
+            .matchAll(/\b(?:include|template)\s+"([^"]+)"/g),
+        ].map((m) => m[1] as string);
         if (label.endsWith('deployment.yaml')) expect(used.length).toBeGreaterThan(0);
         for (const name of used) expect(definedHelpers.has(name), `${name} is not defined`).toBe(true);
       });
@@ -204,7 +220,9 @@ describe('templates, read as text', () => {
       it('reads only values that values.yaml declares', () => {
         const scope = label.startsWith('examples/sidecar-app') ? readYaml(join(PARENT, 'values.yaml')) : defaults;
         // Only inside actions: comments and text that only shows a template (NOTES.txt) do not count.
-        for (const match of actions(text).join('\n').matchAll(/(?:\$|[\s(]|^)\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/gm)) {
+        for (const match of actions(text)
+          .join('\n')
+          .matchAll(/(?:\$|[\s(]|^)\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/gm)) {
           const path = (match[1] as string).slice(1).split('.');
           let node: unknown = scope;
           for (const key of path) {
@@ -222,7 +240,11 @@ describe('templates, read as text', () => {
   }
 
   it('the helpers read only values that values.yaml declares (.values.* and $values.*)', () => {
-    const paths = [...actions(helpers).join('\n').matchAll(/(?:\$values|[\s(]\.values)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)];
+    const paths = [
+      ...actions(helpers)
+        .join('\n')
+        .matchAll(/(?:\$values|[\s(]\.values)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g),
+    ];
     expect(paths.length).toBeGreaterThan(10);
     for (const match of paths) {
       const path = (match[1] as string).slice(1).split('.');
@@ -265,12 +287,16 @@ describe('templates, read as text', () => {
   it('the pod stops gracefully: preStop pause, then terminationGracePeriodSeconds computed above it and shutdown.grace', () => {
     expect(read(join(TEMPLATES, 'deployment.yaml'))).toContain('terminationGracePeriodSeconds: {{ include "sluice.terminationGracePeriodSeconds" $args }}');
     expect(helpers).toMatch(/preStop:[\s\S]*?command: \["sleep", "\{\{ int \$values\.preStopSleepSeconds \}\}"\]/);
-    expect(helpers).toMatch(/define "sluice\.terminationGracePeriodSeconds"[\s\S]*?add \(int \.values\.preStopSleepSeconds\) \(include "sluice\.shutdownGraceSeconds" \. \| int\)/);
+    expect(helpers).toMatch(
+      /define "sluice\.terminationGracePeriodSeconds"[\s\S]*?add \(int \.values\.preStopSleepSeconds\) \(include "sluice\.shutdownGraceSeconds" \. \| int\)/,
+    );
     expect(helpers).toMatch(/if le \$set \$floor[\s\S]*?fail/);
   });
 
   it('the Redis URL comes from a Secret as REDIS_URL', () => {
-    expect(helpers).toMatch(/- name: REDIS_URL\n\s+valueFrom:\n\s+secretKeyRef:\n\s+name: \{\{ \$values\.redis\.existingSecret \}\}\n\s+key: \{\{ \$values\.redis\.existingSecretKey \}\}/);
+    expect(helpers).toMatch(
+      /- name: REDIS_URL\n\s+valueFrom:\n\s+secretKeyRef:\n\s+name: \{\{ \$values\.redis\.existingSecret \}\}\n\s+key: \{\{ \$values\.redis\.existingSecretKey \}\}/,
+    );
   });
 
   it('uses current API versions: apps/v1, policy/v1, autoscaling/v2, monitoring.coreos.com/v1', () => {

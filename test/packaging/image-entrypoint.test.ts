@@ -60,7 +60,14 @@ describe('Dockerfile', () => {
     expect(runs.some((args) => /\bnpm ci\b.*--omit=dev/.test(args))).toBe(true);
     expect(runs.some((args) => args.includes('npm run build'))).toBe(false);
     // Only the manifests, the compiled output and the licence reach the runtime stage.
-    const copied = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args.replace(/--\S+\s+/g, '').split(/\s+/).slice(0, -1));
+    const copied = runtime.instructions
+      .filter((i) => i.keyword === 'COPY')
+      .map((i) =>
+        i.args
+          .replace(/--\S+\s+/g, '')
+          .split(/\s+/)
+          .slice(0, -1),
+      );
     expect(copied.flat().sort()).toEqual(['/app/dist/', 'LICENSE', 'package-lock.json', 'package.json']);
   });
 
@@ -137,7 +144,8 @@ describe('the runtime stage, reproduced in a clean directory', () => {
     const require = createRequire(join(app, 'dist', 'cli.js'));
     // Resolved from the image's /app, not from the checkout's node_modules.
     expect(require.resolve('fastify').startsWith(app)).toBe(true);
-    for (const dev of ['typescript', 'vitest', 'tsx', 'eslint', 'pino-pretty', 'fast-check', 'autocannon']) expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
+    for (const dev of ['typescript', 'vitest', 'tsx', 'eslint', 'pino-pretty', 'fast-check', 'autocannon'])
+      expect(existsSync(join(app, 'node_modules', dev)), dev).toBe(false);
     const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
     const modules = await treeBytes(join(app, 'node_modules'));
     const dist = await treeBytes(join(app, 'dist'));

@@ -43,19 +43,26 @@ let work: string;
 let project: string;
 let packedFiles: string[];
 
-beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/index.js is missing: run "npm run build" first');
-  work = await mkdtemp(join(tmpdir(), 'sluice-pack-'));
-  const packed = await runOk('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: ROOT, env: cleanEnv(), timeoutMs: PACK_TIMEOUT_MS });
-  const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
-  if (!info) throw new Error(`npm pack printed no package\n${packed.stdout}`);
-  packedFiles = info.files.map((f) => f.path).sort();
+beforeAll(
+  async () => {
+    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/index.js is missing: run "npm run build" first');
+    work = await mkdtemp(join(tmpdir(), 'sluice-pack-'));
+    const packed = await runOk('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      timeoutMs: PACK_TIMEOUT_MS,
+    });
+    const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
+    if (!info) throw new Error(`npm pack printed no package\n${packed.stdout}`);
+    packedFiles = info.files.map((f) => f.path).sort();
 
-  project = join(work, 'consumer');
-  await mkdir(project);
-  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
-  await runOk('npm', ['install', '--no-audit', '--no-fund', join(work, info.filename)], { cwd: project, env: cleanEnv(), timeoutMs: INSTALL_TIMEOUT_MS });
-}, PACK_TIMEOUT_MS + INSTALL_TIMEOUT_MS + 30_000);
+    project = join(work, 'consumer');
+    await mkdir(project);
+    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
+    await runOk('npm', ['install', '--no-audit', '--no-fund', join(work, info.filename)], { cwd: project, env: cleanEnv(), timeoutMs: INSTALL_TIMEOUT_MS });
+  },
+  PACK_TIMEOUT_MS + INSTALL_TIMEOUT_MS + 30_000,
+);
 
 afterEach(() => killAll());
 
@@ -137,7 +144,7 @@ describe('installed in a clean project', () => {
       "import { createRequire } from 'node:module';",
       'const require = createRequire(import.meta.url);',
       "const schema = require('sluice/schema/sluice.schema.json');",
-      "const config = sluice.parseConfig('upstreams: [{ name: a, prefix: /, target: \"http://127.0.0.1:1\" }]', { env: {} });",
+      'const config = sluice.parseConfig(\'upstreams: [{ name: a, prefix: /, target: "http://127.0.0.1:1" }]\', { env: {} });',
       'let problems = 0;',
       "try { sluice.parseConfig('upstreams: []', { env: {} }); } catch (err) { problems = err instanceof sluice.ConfigError ? err.problems.length : -1; }",
       'console.log(JSON.stringify({',
@@ -160,50 +167,54 @@ describe('installed in a clean project', () => {
     });
   });
 
-  it('type-checks a TypeScript consumer against the shipped declarations', async () => {
-    await writeFile(
-      join(project, 'consumer.ts'),
-      [
-        "import { buildApp, ConfigError, configJsonSchema, loadConfigFile, parseConfig, type Config, type SluiceApp, type UpstreamConfig } from 'sluice';",
-        "const config: Config = parseConfig('upstreams: [{ name: a, prefix: /, target: \"http://127.0.0.1:1\" }]', { env: {} });",
-        'const upstream: UpstreamConfig | undefined = config.upstreams[0];',
-        'const build: (c: Config) => Promise<SluiceApp> = (c) => buildApp(c);',
-        "const load: Promise<Config> = loadConfigFile('sluice.yaml', process.env);",
-        'const port: number = config.listen.port;',
-        'void [upstream, build, load, port, configJsonSchema(), ConfigError];',
-        // Each of these would pass silently if a declaration had degraded to `any`.
-        '// @ts-expect-error: listen.port is a number',
-        'const wrong: string = config.listen.port;',
-        '// @ts-expect-error: buildApp takes a Config',
-        "void buildApp('sluice.yaml');",
-        '// @ts-expect-error: SluiceApp has no such method',
-        'void build(config).then((app) => app.restart());',
-        'void wrong;',
-        '',
-      ].join('\n'),
-    );
-    // The checkout's TypeScript and @types/node, so that nothing more is downloaded. skipLibCheck
-    // keeps this at a few seconds (checking fastify's and zod's own declarations takes ~15 s);
-    // the declarations of sluice itself are still resolved and used.
-    await writeFile(
-      join(project, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2023',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: ['node'],
-          typeRoots: [join(ROOT, 'node_modules', '@types')],
-        },
-        files: ['consumer.ts'],
-      }),
-    );
-    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const result = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project, env: cleanEnv(), timeoutMs: TSC_TIMEOUT_MS });
-    expect(result.stdout + result.stderr).toBe('');
-    expect(result.code).toBe(0);
-  }, TSC_TIMEOUT_MS + 5_000);
+  it(
+    'type-checks a TypeScript consumer against the shipped declarations',
+    async () => {
+      await writeFile(
+        join(project, 'consumer.ts'),
+        [
+          "import { buildApp, ConfigError, configJsonSchema, loadConfigFile, parseConfig, type Config, type SluiceApp, type UpstreamConfig } from 'sluice';",
+          'const config: Config = parseConfig(\'upstreams: [{ name: a, prefix: /, target: "http://127.0.0.1:1" }]\', { env: {} });',
+          'const upstream: UpstreamConfig | undefined = config.upstreams[0];',
+          'const build: (c: Config) => Promise<SluiceApp> = (c) => buildApp(c);',
+          "const load: Promise<Config> = loadConfigFile('sluice.yaml', process.env);",
+          'const port: number = config.listen.port;',
+          'void [upstream, build, load, port, configJsonSchema(), ConfigError];',
+          // Each of these would pass silently if a declaration had degraded to `any`.
+          '// @ts-expect-error: listen.port is a number',
+          'const wrong: string = config.listen.port;',
+          '// @ts-expect-error: buildApp takes a Config',
+          "void buildApp('sluice.yaml');",
+          '// @ts-expect-error: SluiceApp has no such method',
+          'void build(config).then((app) => app.restart());',
+          'void wrong;',
+          '',
+        ].join('\n'),
+      );
+      // The checkout's TypeScript and @types/node, so that nothing more is downloaded. skipLibCheck
+      // keeps this at a few seconds (checking fastify's and zod's own declarations takes ~15 s);
+      // the declarations of sluice itself are still resolved and used.
+      await writeFile(
+        join(project, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2023',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            noEmit: true,
+            skipLibCheck: true,
+            types: ['node'],
+            typeRoots: [join(ROOT, 'node_modules', '@types')],
+          },
+          files: ['consumer.ts'],
+        }),
+      );
+      const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+      const result = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project, env: cleanEnv(), timeoutMs: TSC_TIMEOUT_MS });
+      expect(result.stdout + result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    },
+    TSC_TIMEOUT_MS + 5_000,
+  );
 });

@@ -180,7 +180,11 @@ export function httpGet(url: string, headers: Record<string, string> = {}): Prom
 }
 
 /** A real upstream on 127.0.0.1, port 0, answering every request with a JSON echo of it. */
-export async function startEchoUpstream(): Promise<{ url: string; seen: { method: string; url: string; headers: http.IncomingHttpHeaders }[]; close(): Promise<void> }> {
+export async function startEchoUpstream(): Promise<{
+  url: string;
+  seen: { method: string; url: string; headers: http.IncomingHttpHeaders }[];
+  close(): Promise<void>;
+}> {
   const seen: { method: string; url: string; headers: http.IncomingHttpHeaders }[] = [];
   const server = http.createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });

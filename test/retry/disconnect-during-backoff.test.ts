@@ -40,7 +40,8 @@ upstreams:
   abortingAgent = newAgent();
   const running = sluice;
   const scheduler = schedulerOf(sluice);
-  const metric = async (name: string, labels: Record<string, string>): Promise<number> => sample(await scrape(running.adminUrl), name, { upstream: 'api', ...labels }) ?? 0;
+  const metric = async (name: string, labels: Record<string, string>): Promise<number> =>
+    sample(await scrape(running.adminUrl), name, { upstream: 'api', ...labels }) ?? 0;
   expect(await metric('sluice_requests_total', { outcome: 'cancelled' })).toBe(0);
 
   const abort = new AbortController();
@@ -88,7 +89,8 @@ upstreams:
   abortingAgent = newAgent();
   const running = sluice;
   const scheduler = schedulerOf(sluice);
-  const metric = async (name: string, labels: Record<string, string>): Promise<number> => sample(await scrape(running.adminUrl), name, { upstream: 'api', ...labels }) ?? 0;
+  const metric = async (name: string, labels: Record<string, string>): Promise<number> =>
+    sample(await scrape(running.adminUrl), name, { upstream: 'api', ...labels }) ?? 0;
 
   const abort = new AbortController();
   const doomed = send(abortingAgent, `${sluice.url}/api/doomed`, { signal: abort.signal });

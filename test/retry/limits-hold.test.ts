@@ -63,9 +63,19 @@ upstreams:
   expect(upstream.seen).toHaveLength(100 + throttled);
   expect(answers.reduce((n, a) => n + Number(header(a, 'sluice-attempts')), 0)).toBe(100 + throttled);
   // The upstream's own counts: never more than 20 arrivals in a second, never more than 2 at once.
-  expect(maxInWindow(upstream.seen.map((s) => s.at), 1000 - JITTER_MS)).toBeLessThanOrEqual(20);
+  expect(
+    maxInWindow(
+      upstream.seen.map((s) => s.at),
+      1000 - JITTER_MS,
+    ),
+  ).toBeLessThanOrEqual(20);
   expect(upstream.maxInFlight).toBeLessThanOrEqual(2);
   // Both limits were reached, so they were tested: the cap was used in full, and the rate too.
   expect(upstream.maxInFlight).toBe(2);
-  expect(maxInWindow(upstream.seen.map((s) => s.at), 1000 - JITTER_MS)).toBeGreaterThanOrEqual(15);
+  expect(
+    maxInWindow(
+      upstream.seen.map((s) => s.at),
+      1000 - JITTER_MS,
+    ),
+  ).toBeGreaterThanOrEqual(15);
 });

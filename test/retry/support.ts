@@ -43,7 +43,11 @@ export function seeded(seed: number): () => number {
 }
 
 /** Closes what a test started, in the order that lets each close promptly. */
-export async function closeAll(parts: { agents?: (Agent | undefined)[]; sluice?: RunningSluice | undefined; upstreams?: (ScriptedUpstream | undefined)[] }): Promise<void> {
+export async function closeAll(parts: {
+  agents?: (Agent | undefined)[];
+  sluice?: RunningSluice | undefined;
+  upstreams?: (ScriptedUpstream | undefined)[];
+}): Promise<void> {
   for (const agent of parts.agents ?? []) await agent?.destroy();
   await parts.sluice?.close();
   for (const upstream of parts.upstreams ?? []) await upstream?.close();

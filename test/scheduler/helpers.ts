@@ -48,7 +48,11 @@ export function harness(ruleInputs: RuleInput[], options: Partial<Omit<Scheduler
    * Queues a request under `keys`; returns the ticket or the immediate refusal. A grant is written
    * to the upstream at once (a warm connection), unless `written: false`.
    */
-  function request(id: string, keys: string[] = [], extra: { deadline?: number; retry?: boolean; written?: boolean; priority?: 0 | 1 | 2 } = {}): Ticket | Refusal {
+  function request(
+    id: string,
+    keys: string[] = [],
+    extra: { deadline?: number; retry?: boolean; written?: boolean; priority?: 0 | 1 | 2 } = {},
+  ): Ticket | Refusal {
     return scheduler.acquire({
       keys,
       deadline: extra.deadline ?? Number.POSITIVE_INFINITY,

@@ -89,7 +89,7 @@ describe('TicketQueue: the first deadline, in or out of queue order', () => {
     const q = new TicketQueue(clock, 1000);
     const queued = new Set<Ticket>();
     let seed = 12345;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let step = 0; step < 5_000; step++) {
       const r = random();
       if (r < 0.45 || queued.size === 0) {

@@ -365,7 +365,13 @@ describe('Scheduler: keys', () => {
   });
 
   it('counts the keys in memory as they come, go idle, come back and are forgotten', () => {
-    const h = harness([{ keyed: true, ratePerSec: 1 }, { ratePerSec: 1000, burst: 10 }], { maxIdleKeys: 2 });
+    const h = harness(
+      [
+        { keyed: true, ratePerSec: 1 },
+        { ratePerSec: 1000, burst: 10 },
+      ],
+      { maxIdleKeys: 2 },
+    );
     const keys = (): number => h.scheduler.snapshot().rules[0]?.keys ?? Number.NaN;
     h.request('a', ['A', '']);
     h.request('b', ['B', '']);

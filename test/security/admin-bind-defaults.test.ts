@@ -26,7 +26,11 @@ describe('bind defaults', () => {
 
   it("are the ones README's configuration reference lists", () => {
     expect(readme).toMatch(new RegExp(`\\nlisten:[^\\n]*\\n  host: ${config.listen.host.replaceAll('.', '\\.')}\\n  port: ${config.listen.port}\\n`));
-    expect(readme).toMatch(new RegExp(`\\nadmin:[^\\n]*\\n  host: ${config.admin.host.replaceAll('.', '\\.')}\\n  port: ${config.admin.port}\\n  redactKeys: ${config.admin.redactKeys}`));
+    expect(readme).toMatch(
+      new RegExp(
+        `\\nadmin:[^\\n]*\\n  host: ${config.admin.host.replaceAll('.', '\\.')}\\n  port: ${config.admin.port}\\n  redactKeys: ${config.admin.redactKeys}`,
+      ),
+    );
   });
 
   it('are the ones SECURITY.md warns about', () => {

@@ -34,7 +34,8 @@ upstreams:
   agent = newAgent();
   // Per key: one request through, one queued behind it (1/m): both keys busy in /state.
   for (const through of [redacted, plain]) {
-    for (const key of KEYS) for (let i = 0; i < 2; i++) pending.push(send(agent, `${through.url}/api/x?region=eu`, { headers: { 'x-account': key } }).catch(() => undefined));
+    for (const key of KEYS)
+      for (let i = 0; i < 2; i++) pending.push(send(agent, `${through.url}/api/x?region=eu`, { headers: { 'x-account': key } }).catch(() => undefined));
     await waitFor(() => schedulerOf(through).snapshot().queued === KEYS.length, 5_000, 'two queued requests');
   }
 });

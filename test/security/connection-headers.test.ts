@@ -16,15 +16,24 @@ let sluice: RunningSluice;
 beforeAll(async () => {
   upstream = await ScriptedUpstream.start((_req, res) => {
     res.writeHead(200, [
-      'Connection', 'X-Resp-Secret, keep-alive',
-      'connection', 'x-resp-other',
-      'X-Resp-Secret', 'internal',
-      'X-RESP-OTHER', 'internal',
-      'Keep-Alive', 'timeout=99, max=7',
-      'Proxy-Authenticate', 'Basic realm="internal"',
-      'Upgrade', 'h2c',
-      'X-End-To-End', 'kept',
-      'Content-Length', '2',
+      'Connection',
+      'X-Resp-Secret, keep-alive',
+      'connection',
+      'x-resp-other',
+      'X-Resp-Secret',
+      'internal',
+      'X-RESP-OTHER',
+      'internal',
+      'Keep-Alive',
+      'timeout=99, max=7',
+      'Proxy-Authenticate',
+      'Basic realm="internal"',
+      'Upgrade',
+      'h2c',
+      'X-End-To-End',
+      'kept',
+      'Content-Length',
+      '2',
     ]);
     res.end('ok');
   });

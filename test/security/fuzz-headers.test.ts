@@ -33,25 +33,99 @@ function expectFiniteNonNegative(value: number | undefined, what: string): void 
 
 const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 120 }), fc.string({ maxLength: 40 }));
 const dateGrammar = fc
-  .array(fc.constantFrom('Sun', 'Sunday', ', ', ' ', '06', '6', '-', 'Nov', 'Feb', '1994', '94', '08', ':', '49', '37', '60', '99', 'GMT', 'UTC', '+0000', '31', '29', '0000', '9999', '275761'), { maxLength: 20 })
+  .array(
+    fc.constantFrom(
+      'Sun',
+      'Sunday',
+      ', ',
+      ' ',
+      '06',
+      '6',
+      '-',
+      'Nov',
+      'Feb',
+      '1994',
+      '94',
+      '08',
+      ':',
+      '49',
+      '37',
+      '60',
+      '99',
+      'GMT',
+      'UTC',
+      '+0000',
+      '31',
+      '29',
+      '0000',
+      '9999',
+      '275761',
+    ),
+    { maxLength: 20 },
+  )
   .map((parts) => parts.join(''));
 /** Numbers too large for a double. */
 const hugeNumber = fc.string({ unit: fc.constantFrom('0', '1', '9'), minLength: 300, maxLength: 400 }).map((digits) => `9${digits}`);
-const numberGrammar = fc.array(fc.constantFrom('0', '1', '9', '.', '-', '+', 'e', 'E', '1e309', ' ', 'Infinity', 'NaN', '0x10'), { maxLength: 20 }).map((p) => p.join(''));
+const numberGrammar = fc
+  .array(fc.constantFrom('0', '1', '9', '.', '-', '+', 'e', 'E', '1e309', ' ', 'Infinity', 'NaN', '0x10'), { maxLength: 20 })
+  .map((p) => p.join(''));
 const sfGrammar = fc
-  .array(fc.constantFrom('"default"', '"p"', 'p', ';', 'r=', 'q=', 'w=', 't=', '0', '10', '-1', '1.5', '1e3', ',', ', ', ' ', '=', '?1', ':YWJj:', '(', ')', '"', '\\', 'limit=', 'remaining=', 'reset='), { maxLength: 30 })
+  .array(
+    fc.constantFrom(
+      '"default"',
+      '"p"',
+      'p',
+      ';',
+      'r=',
+      'q=',
+      'w=',
+      't=',
+      '0',
+      '10',
+      '-1',
+      '1.5',
+      '1e3',
+      ',',
+      ', ',
+      ' ',
+      '=',
+      '?1',
+      ':YWJj:',
+      '(',
+      ')',
+      '"',
+      '\\',
+      'limit=',
+      'remaining=',
+      'reset=',
+    ),
+    { maxLength: 30 },
+  )
   .map((p) => p.join(''));
 
 describe('Retry-After and HTTP-dates', () => {
   it('parse to undefined or finite non-negative numbers, never throw', () => {
     fc.assert(
-      fc.property(fc.oneof(text, dateGrammar, numberGrammar, hugeNumber, fc.constant(undefined)), fc.integer({ min: 0, max: 4_102_444_800_000 }), (value, now) => {
-        expectFiniteNonNegative(timed(() => `parseRetryAfterMs(${fc.stringify(value)})`, () => parseRetryAfterMs(value, now)), `Retry-After ${fc.stringify(value)}`);
-        if (value !== undefined) {
-          const at = timed(() => `parseHttpDate(${fc.stringify(value)})`, () => parseHttpDate(value));
-          if (at !== undefined) expect(Number.isFinite(at), `${value} = ${at}`).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.oneof(text, dateGrammar, numberGrammar, hugeNumber, fc.constant(undefined)),
+        fc.integer({ min: 0, max: 4_102_444_800_000 }),
+        (value, now) => {
+          expectFiniteNonNegative(
+            timed(
+              () => `parseRetryAfterMs(${fc.stringify(value)})`,
+              () => parseRetryAfterMs(value, now),
+            ),
+            `Retry-After ${fc.stringify(value)}`,
+          );
+          if (value !== undefined) {
+            const at = timed(
+              () => `parseHttpDate(${fc.stringify(value)})`,
+              () => parseHttpDate(value),
+            );
+            if (at !== undefined) expect(Number.isFinite(at), `${value} = ${at}`).toBe(true);
+          }
+        },
+      ),
       { numRuns: 3_000 },
     );
   });
@@ -68,20 +142,42 @@ describe('Retry-After and HTTP-dates', () => {
 });
 
 describe('rate-limit headers, every dialect', () => {
-  const names = ['ratelimit', 'ratelimit-policy', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-used', 'x-ratelimit-reset', 'x-ratelimit-reset-after'];
+  const names = [
+    'ratelimit',
+    'ratelimit-policy',
+    'ratelimit-limit',
+    'ratelimit-remaining',
+    'ratelimit-reset',
+    'x-ratelimit-limit',
+    'x-ratelimit-remaining',
+    'x-ratelimit-used',
+    'x-ratelimit-reset',
+    'x-ratelimit-reset-after',
+  ];
   const fieldValue = fc.oneof(text, sfGrammar, numberGrammar, hugeNumber);
-  const dialects = fc.option(fc.subarray<QuotaDialect>(['ietf', 'ietf-dict', 'ietf-legacy', 'x-ratelimit']).map((d) => new Set(d)), { nil: undefined });
+  const dialects = fc.option(
+    fc.subarray<QuotaDialect>(['ietf', 'ietf-dict', 'ietf-legacy', 'x-ratelimit']).map((d) => new Set(d)),
+    { nil: undefined },
+  );
 
   it('parse to undefined or a QuotaInfo of finite non-negative numbers, never throw', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom(...names), fieldValue, { maxKeys: 6 }), fc.integer({ min: 0, max: 4_102_444_800_000 }), dialects, (fields, now, only) => {
-        const info = timed(() => `parseQuotaHeaders(${fc.stringify(fields)})`, () => parseQuotaHeaders((name) => fields[name], now, only));
-        if (info === undefined) return;
-        expect(['ietf', 'ietf-dict', 'ietf-legacy', 'x-ratelimit']).toContain(info.dialect);
-        if (only !== undefined) expect(only.has(info.dialect)).toBe(true);
-        for (const key of ['remaining', 'limit'] as const) expectFiniteNonNegative(info[key], `${key} of ${fc.stringify(fields)}`);
-        for (const key of ['resetMs', 'windowMs'] as const) expectFiniteNonNegative(info[key], `${key} of ${fc.stringify(fields)}`);
-      }),
+      fc.property(
+        fc.dictionary(fc.constantFrom(...names), fieldValue, { maxKeys: 6 }),
+        fc.integer({ min: 0, max: 4_102_444_800_000 }),
+        dialects,
+        (fields, now, only) => {
+          const info = timed(
+            () => `parseQuotaHeaders(${fc.stringify(fields)})`,
+            () => parseQuotaHeaders((name) => fields[name], now, only),
+          );
+          if (info === undefined) return;
+          expect(['ietf', 'ietf-dict', 'ietf-legacy', 'x-ratelimit']).toContain(info.dialect);
+          if (only !== undefined) expect(only.has(info.dialect)).toBe(true);
+          for (const key of ['remaining', 'limit'] as const) expectFiniteNonNegative(info[key], `${key} of ${fc.stringify(fields)}`);
+          for (const key of ['resetMs', 'windowMs'] as const) expectFiniteNonNegative(info[key], `${key} of ${fc.stringify(fields)}`);
+        },
+      ),
       { numRuns: 3_000 },
     );
   });
@@ -89,7 +185,11 @@ describe('rate-limit headers, every dialect', () => {
   // Seconds near the largest double overflow to Infinity once turned into ms: malformed, dropped.
   it('never report an infinite reset or window', () => {
     const digits = `9${'0'.repeat(306)}`;
-    for (const fields of [{ 'x-ratelimit-reset-after': digits }, { ratelimit: `"p";r=1;t=${digits}` }, { 'ratelimit-policy': `"p";q=1;w=${digits}`, ratelimit: '"p";r=1' }]) {
+    for (const fields of [
+      { 'x-ratelimit-reset-after': digits },
+      { ratelimit: `"p";r=1;t=${digits}` },
+      { 'ratelimit-policy': `"p";q=1;w=${digits}`, ratelimit: '"p";r=1' },
+    ]) {
       const info = parseQuotaHeaders((name) => (fields as Record<string, string | undefined>)[name], NOW);
       expectFiniteNonNegative(info?.resetMs, `resetMs of ${JSON.stringify(fields)}`);
       expectFiniteNonNegative(info?.windowMs, `windowMs of ${JSON.stringify(fields)}`);
@@ -100,7 +200,10 @@ describe('rate-limit headers, every dialect', () => {
     fc.assert(
       fc.property(fc.array(fc.constantFrom('"p";r=1;t=2, ', ';', ',', ' ', '"', '(', 'r=', '1'), { minLength: 500, maxLength: 3_000 }), (parts) => {
         const value = parts.join('');
-        timed(() => `parseQuotaHeaders(${value.length} chars)`, () => parseQuotaHeaders((name) => (name === 'ratelimit' || name === 'ratelimit-policy' ? value : undefined), NOW));
+        timed(
+          () => `parseQuotaHeaders(${value.length} chars)`,
+          () => parseQuotaHeaders((name) => (name === 'ratelimit' || name === 'ratelimit-policy' ? value : undefined), NOW),
+        );
       }),
       { numRuns: 50 },
     );
@@ -109,8 +212,14 @@ describe('rate-limit headers, every dialect', () => {
 
 describe('forwarding headers', () => {
   const HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
-  const name = fc.oneof(fc.constantFrom(...HOP, 'Connection', 'TE', 'Host', 'expect', 'authorization', 'AUTHORIZATION', 'x-a', 'X-B', 'content-length', 'x-named'), fc.stringMatching(/^[A-Za-z0-9-]{1,12}$/));
-  const headerValue = fc.oneof(fc.string({ maxLength: 20 }), fc.array(fc.constantFrom('x-a', 'X-B', 'close', 'keep-alive', 'x-named', 'Upgrade', ',', ' ', ''), { maxLength: 6 }).map((p) => p.join(',')));
+  const name = fc.oneof(
+    fc.constantFrom(...HOP, 'Connection', 'TE', 'Host', 'expect', 'authorization', 'AUTHORIZATION', 'x-a', 'X-B', 'content-length', 'x-named'),
+    fc.stringMatching(/^[A-Za-z0-9-]{1,12}$/),
+  );
+  const headerValue = fc.oneof(
+    fc.string({ maxLength: 20 }),
+    fc.array(fc.constantFrom('x-a', 'X-B', 'close', 'keep-alive', 'x-named', 'Upgrade', ',', ' ', ''), { maxLength: 6 }).map((p) => p.join(',')),
+  );
   const raw = fc.array(fc.tuple(name, headerValue), { maxLength: 16 });
 
   it('never forwards a hop-by-hop or Connection-named request header, nor a client copy of a configured one', () => {
@@ -118,8 +227,18 @@ describe('forwarding headers', () => {
       fc.property(raw, fc.boolean(), (pairs, dropContentLength) => {
         const rawHeaders = pairs.flat();
         const connection = pairs.filter(([n]) => n.toLowerCase() === 'connection').map(([, v]) => v);
-        const named = new Set(connection.join(',').split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive'));
-        const out = forwardRequestHeaders(rawHeaders, connection.length === 0 ? undefined : connection, { host: 'upstream.example', setHeaders: [['authorization', 'Bearer configured']], dropContentLength });
+        const named = new Set(
+          connection
+            .join(',')
+            .split(',')
+            .map((t) => t.trim().toLowerCase())
+            .filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive'),
+        );
+        const out = forwardRequestHeaders(rawHeaders, connection.length === 0 ? undefined : connection, {
+          host: 'upstream.example',
+          setHeaders: [['authorization', 'Bearer configured']],
+          dropContentLength,
+        });
         const outNames = out.filter((_v, i) => i % 2 === 0).map((n) => n.toLowerCase());
         for (const n of outNames) {
           expect(HOP, n).not.toContain(n);
@@ -138,17 +257,29 @@ describe('forwarding headers', () => {
 
   it('never relays a hop-by-hop or Connection-named response header', () => {
     fc.assert(
-      fc.property(fc.dictionary(name.map((n) => n.toLowerCase()), fc.oneof(headerValue, fc.array(headerValue, { maxLength: 3 })), { maxKeys: 12 }), (headers) => {
-        const connection = headers.connection;
-        const named = new Set((Array.isArray(connection) ? connection.join(',') : (connection ?? '')).split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive'));
-        const out = forwardResponseHeaders(headers, ['sluice-attempts', '1']);
-        for (let i = 0; i < out.length - 2; i += 2) {
-          const n = out[i] as string;
-          expect(HOP).not.toContain(n);
-          expect(named.has(n), n).toBe(false);
-        }
-        expect(out.slice(-2)).toEqual(['sluice-attempts', '1']);
-      }),
+      fc.property(
+        fc.dictionary(
+          name.map((n) => n.toLowerCase()),
+          fc.oneof(headerValue, fc.array(headerValue, { maxLength: 3 })),
+          { maxKeys: 12 },
+        ),
+        (headers) => {
+          const connection = headers.connection;
+          const named = new Set(
+            (Array.isArray(connection) ? connection.join(',') : (connection ?? ''))
+              .split(',')
+              .map((t) => t.trim().toLowerCase())
+              .filter((t) => t !== '' && t !== 'close' && t !== 'keep-alive'),
+          );
+          const out = forwardResponseHeaders(headers, ['sluice-attempts', '1']);
+          for (let i = 0; i < out.length - 2; i += 2) {
+            const n = out[i] as string;
+            expect(HOP).not.toContain(n);
+            expect(named.has(n), n).toBe(false);
+          }
+          expect(out.slice(-2)).toEqual(['sluice-attempts', '1']);
+        },
+      ),
       { numRuns: 2_000 },
     );
   });

@@ -8,8 +8,38 @@ import { compileKeyTemplate, type KeySource } from '../../src/core/key-template.
  * ones) to a string without throwing; and text built from the template grammar is handled quickly.
  */
 
-const piece = fc.constantFrom('{', '}', '{{', '}}', '{header.', '{query.', '{path.', '{method}', '{client.ip}', 'header', 'query', 'path', '.', '1', '0', '-1', 'x-account', 'region', ' ', ':', '/', '\u0000', '😀', '{header.x-account}', '{path.1}', '{query.q}');
-const template = fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.array(piece, { maxLength: 30 }).map((p) => p.join('')));
+const piece = fc.constantFrom(
+  '{',
+  '}',
+  '{{',
+  '}}',
+  '{header.',
+  '{query.',
+  '{path.',
+  '{method}',
+  '{client.ip}',
+  'header',
+  'query',
+  'path',
+  '.',
+  '1',
+  '0',
+  '-1',
+  'x-account',
+  'region',
+  ' ',
+  ':',
+  '/',
+  '\u0000',
+  '😀',
+  '{header.x-account}',
+  '{path.1}',
+  '{query.q}',
+);
+const template = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 80 }),
+  fc.array(piece, { maxLength: 30 }).map((p) => p.join('')),
+);
 const value = fc.option(fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.constant('x'.repeat(100_000))), { nil: undefined });
 
 function source(values: { header: string | undefined; query: string | undefined; path: string | undefined; method: string; ip: string }): KeySource {

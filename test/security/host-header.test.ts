@@ -74,7 +74,10 @@ it('sends every request to the upstream its path names, with that upstream’s H
 });
 
 it('refuses a request with two Host headers before it reaches anyone', async () => {
-  const connection = await rawRoundTrip(sluice.url, `GET /first/x HTTP/1.1\r\nHost: ${new URL(first.url).host}\r\nHost: ${decoy.host}\r\nConnection: close\r\n\r\n`);
+  const connection = await rawRoundTrip(
+    sluice.url,
+    `GET /first/x HTTP/1.1\r\nHost: ${new URL(first.url).host}\r\nHost: ${decoy.host}\r\nConnection: close\r\n\r\n`,
+  );
   expect(connection.status).toBe(400);
   expect(first.seen).toHaveLength(0);
   expect(decoy.connections).toBe(0);

@@ -36,33 +36,30 @@ function sumOf(metrics: string, name: string, upstreamName: string): number {
   return sum;
 }
 
-it(
-  'answers every accepted request exactly once under a mixed fault load',
-  async () => {
-    const tally = await runClients({ proxyUrl: sluice.url, durationMs: 20_000, concurrency: 48, seed: 11 });
-    const metrics = await scrape(sluice.adminUrl);
-    const sluiceTotal = sumOf(metrics, 'sluice_requests_total', 'mix');
-    const logged = loggedRequests(logs.lines);
-    const result = reconcile(tally, logged, sluiceTotal);
-    console.log(
-      `nothing lost: ${JSON.stringify({ sent: tally.sent, client: tally.outcomes, sluice: logged.byOutcome, upstream: Object.fromEntries(upstream.counts), ...result })}`,
-    );
+it('answers every accepted request exactly once under a mixed fault load', async () => {
+  const tally = await runClients({ proxyUrl: sluice.url, durationMs: 20_000, concurrency: 48, seed: 11 });
+  const metrics = await scrape(sluice.adminUrl);
+  const sluiceTotal = sumOf(metrics, 'sluice_requests_total', 'mix');
+  const logged = loggedRequests(logs.lines);
+  const result = reconcile(tally, logged, sluiceTotal);
+  console.log(
+    `nothing lost: ${JSON.stringify({ sent: tally.sent, client: tally.outcomes, sluice: logged.byOutcome, upstream: Object.fromEntries(upstream.counts), ...result })}`,
+  );
 
-    // The mix did exercise every fault.
-    expect(tally.sent).toBeGreaterThan(1_000);
-    for (const behaviour of ['429', '503', 'reset-before', 'reset-mid', 'stall', 'silent'] as const) expect(upstream.counts.get(behaviour) ?? 0, behaviour).toBeGreaterThan(0);
-    expect(tally.outcomes.aborted).toBeGreaterThan(0);
-    expect(tally.outcomes.refused).toBeGreaterThan(0);
-    expect(tally.outcomes.error).toBeGreaterThan(0);
+  // The mix did exercise every fault.
+  expect(tally.sent).toBeGreaterThan(1_000);
+  for (const behaviour of ['429', '503', 'reset-before', 'reset-mid', 'stall', 'silent'] as const)
+    expect(upstream.counts.get(behaviour) ?? 0, behaviour).toBeGreaterThan(0);
+  expect(tally.outcomes.aborted).toBeGreaterThan(0);
+  expect(tally.outcomes.refused).toBeGreaterThan(0);
+  expect(tally.outcomes.error).toBeGreaterThan(0);
 
-    expect(result.hung).toBe(0);
-    expect(result.loggedTwice).toBe(0);
-    expect(result.answeredNotLogged).toBe(0);
-    expect(result.loggedUnknown).toBe(0);
-    expect(result.clientAccounted).toBe(sluiceTotal);
-    expect(logged.ids.size).toBe(sluiceTotal);
-    expect(sumOf(metrics, 'sluice_inflight', 'mix')).toBe(0);
-    expect(sumOf(metrics, 'sluice_queue_depth', 'mix')).toBe(0);
-  },
-  60_000,
-);
+  expect(result.hung).toBe(0);
+  expect(result.loggedTwice).toBe(0);
+  expect(result.answeredNotLogged).toBe(0);
+  expect(result.loggedUnknown).toBe(0);
+  expect(result.clientAccounted).toBe(sluiceTotal);
+  expect(logged.ids.size).toBe(sluiceTotal);
+  expect(sumOf(metrics, 'sluice_inflight', 'mix')).toBe(0);
+  expect(sumOf(metrics, 'sluice_queue_depth', 'mix')).toBe(0);
+}, 60_000);

@@ -84,7 +84,9 @@ it.each([
 it('accepts a chunked body at the limit', async () => {
   const connection = await RawConnection.open(buffering.url);
   const body = 'y'.repeat(LIMIT);
-  connection.write(`POST /api/upload HTTP/1.1\r\nHost: sluice\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${LIMIT.toString(16)}\r\n${body}\r\n0\r\n\r\n`);
+  connection.write(
+    `POST /api/upload HTTP/1.1\r\nHost: sluice\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${LIMIT.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+  );
   expect(await connection.waitClosed(3_000)).toBe(true);
   expect(connection.status).toBe(200);
   expect(upstream.seen.map((r) => r.body.length)).toEqual([LIMIT]);

@@ -49,7 +49,10 @@ beforeEach(() => {
 it.each([301, 302, 303, 307, 308])('relays a %i to another host without following it', async (status) => {
   for (const location of [`http://${decoy.host}/steal`, `//${decoy.host}/steal`, `https://${decoy.host}/steal`, '/private/admin', `${sluice.url}/api/loop`]) {
     upstream.seen.length = 0;
-    const answer = await send(agent, `${sluice.url}/api/${status}/x?to=${encodeURIComponent(location)}`, { method: status === 303 ? 'POST' : 'GET', body: status === 303 ? 'payload' : undefined });
+    const answer = await send(agent, `${sluice.url}/api/${status}/x?to=${encodeURIComponent(location)}`, {
+      method: status === 303 ? 'POST' : 'GET',
+      body: status === 303 ? 'payload' : undefined,
+    });
     expect(answer.status).toBe(status);
     expect(header(answer, 'location')).toBe(location);
     expect(header(answer, 'sluice-attempts')).toBe('1');

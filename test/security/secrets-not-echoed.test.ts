@@ -80,7 +80,9 @@ function everything(answer: Answer): string {
 it('relays responses with only Sluice-Attempts and Sluice-Queue-Ms added', async () => {
   const answer = await send(agent, `${sluice.url}/api/data`, { headers: { authorization: 'Bearer client' } });
   expect(answer.status).toBe(200);
-  expect(Object.keys(answer.headers).sort()).toEqual(['content-type', 'date', 'keep-alive', 'connection', 'sluice-attempts', 'sluice-queue-ms', 'transfer-encoding', 'x-upstream'].sort());
+  expect(Object.keys(answer.headers).sort()).toEqual(
+    ['content-type', 'date', 'keep-alive', 'connection', 'sluice-attempts', 'sluice-queue-ms', 'transfer-encoding', 'x-upstream'].sort(),
+  );
   expect(everything(answer)).not.toContain(TOKEN);
   expect(everything(answer)).not.toContain(KEY);
 });

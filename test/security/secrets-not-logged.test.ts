@@ -90,7 +90,10 @@ it('logs no secret, whatever happens to the request', async () => {
   expect(answers.map((a) => a.status)).toEqual([200, 200, 504, 502, 200, 429, 413, 404]);
   const raw = [
     await rawRoundTrip(sluice.url, `GET /api/%2e%2e/x HTTP/1.1\r\nHost: s\r\nAuthorization: Bearer ${CLIENT_SECRETS[0]}\r\nConnection: close\r\n\r\n`),
-    await rawRoundTrip(sluice.url, `POST /api/x HTTP/1.1\r\nHost: s\r\nCookie: a=${CLIENT_SECRETS[1]}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`),
+    await rawRoundTrip(
+      sluice.url,
+      `POST /api/x HTTP/1.1\r\nHost: s\r\nCookie: a=${CLIENT_SECRETS[1]}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    ),
   ];
   expect(raw.map((c) => c.status)).toEqual([400, 400]);
   // Closing logs too; close() once only (a second call throws).

@@ -70,7 +70,7 @@ function headerText(seen: readonly SeenRequest[]): string {
   return JSON.stringify(seen.map((r) => r.rawHeaders));
 }
 
-it("sends each upstream its own headers only, interleaved on one client connection", async () => {
+it('sends each upstream its own headers only, interleaved on one client connection', async () => {
   for (let round = 0; round < 5; round++) {
     for (const prefix of ['/a', '/b', '/c', '/same-host']) {
       const answer = await send(agent, `${sluice.url}${prefix}/x`);

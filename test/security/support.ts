@@ -231,7 +231,8 @@ export async function leakCheck(
   await sleep(100);
   const before = resourceCounts();
   for (let i = 0; i < rounds; i++) await round(warmups + i);
-  const within = (counts: ResourceCounts): boolean => counts.fds <= before.fds + slack && counts.timers <= before.timers + slack && counts.resources <= before.resources + slack;
+  const within = (counts: ResourceCounts): boolean =>
+    counts.fds <= before.fds + slack && counts.timers <= before.timers + slack && counts.resources <= before.resources + slack;
   const until = performance.now() + settleMs;
   let after = resourceCounts();
   while (!within(after) && performance.now() < until) {

@@ -58,7 +58,9 @@ it.each([
 
 it('forwards an unambiguous chunked body, and a pipelined request after it, as two requests', async () => {
   const connection = await RawConnection.open(sluice.url);
-  connection.write(`POST /api/x HTTP/1.1\r\nHost: sluice\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /api/second HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n`);
+  connection.write(
+    `POST /api/x HTTP/1.1\r\nHost: sluice\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /api/second HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n`,
+  );
   expect(await connection.waitClosed(3_000)).toBe(true);
   expect(connection.text.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
   // Pipelined requests are handled concurrently: the order of arrival upstream is not fixed.

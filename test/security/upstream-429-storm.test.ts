@@ -49,64 +49,60 @@ afterAll(async () => {
   await new Promise<void>((resolve) => upstream?.close(() => resolve()));
 });
 
-it(
-  'passes the last 429 through to each of 10,000 concurrent requests, and releases everything',
-  async () => {
-    const statuses = new Map<string, number>();
-    let mostWaiting = 0;
-    const scheduler = sluice.app.upstreams[0]!.scheduler;
-    /**
-     * `count` requests, all at once: 20 pipelined on each of count / 20 raw connections (sluice
-     * handles pipelined requests concurrently). Each connection's answers are counted by status
-     * line and Sluice-Attempts.
-     */
-    const storm = async (count: number): Promise<void> => {
-      let watching = true;
-      const watcher = (async () => {
-        while (watching) {
-          const snapshot = scheduler.snapshot();
-          mostWaiting = Math.max(mostWaiting, snapshot.queued + snapshot.inFlight);
-          await sleep(20);
+it('passes the last 429 through to each of 10,000 concurrent requests, and releases everything', async () => {
+  const statuses = new Map<string, number>();
+  let mostWaiting = 0;
+  const scheduler = sluice.app.upstreams[0]!.scheduler;
+  /**
+   * `count` requests, all at once: 20 pipelined on each of count / 20 raw connections (sluice
+   * handles pipelined requests concurrently). Each connection's answers are counted by status
+   * line and Sluice-Attempts.
+   */
+  const storm = async (count: number): Promise<void> => {
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const snapshot = scheduler.snapshot();
+        mostWaiting = Math.max(mostWaiting, snapshot.queued + snapshot.inFlight);
+        await sleep(20);
+      }
+    })();
+    const perConnection = 20;
+    const pipelined = `GET /api/x HTTP/1.1\r\nHost: sluice\r\n\r\n`.repeat(perConnection);
+    await Promise.all(
+      Array.from({ length: count / perConnection }, async () => {
+        const connection = await RawConnection.open(sluice.url);
+        const answered = new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (connection.text.split('throttled').length > perConnection || connection.closed) resolve();
+          };
+          connection.socket.on('data', check);
+          connection.socket.on('close', check);
+        });
+        connection.write(pipelined);
+        await answered;
+        connection.destroy();
+        for (const head of connection.text.split('throttled').slice(0, perConnection)) {
+          const key = `${/HTTP\/1\.1 (\d{3})/.exec(head)?.[1]} ${/sluice-attempts: (\d+)/i.exec(head)?.[1]}`;
+          statuses.set(key, (statuses.get(key) ?? 0) + 1);
         }
-      })();
-      const perConnection = 20;
-      const pipelined = `GET /api/x HTTP/1.1\r\nHost: sluice\r\n\r\n`.repeat(perConnection);
-      await Promise.all(
-        Array.from({ length: count / perConnection }, async () => {
-          const connection = await RawConnection.open(sluice.url);
-          const answered = new Promise<void>((resolve) => {
-            const check = (): void => {
-              if (connection.text.split('throttled').length > perConnection || connection.closed) resolve();
-            };
-            connection.socket.on('data', check);
-            connection.socket.on('close', check);
-          });
-          connection.write(pipelined);
-          await answered;
-          connection.destroy();
-          for (const head of connection.text.split('throttled').slice(0, perConnection)) {
-            const key = `${/HTTP\/1\.1 (\d{3})/.exec(head)?.[1]} ${/sluice-attempts: (\d+)/i.exec(head)?.[1]}`;
-            statuses.set(key, (statuses.get(key) ?? 0) + 1);
-          }
-        }),
-      );
-      watching = false;
-      await watcher;
-    };
-    // A warm-up storm of 200 sets the baseline; then the 10,000.
-    const leaks = await leakCheck((index) => storm(index === 0 ? 200 : REQUESTS), { warmups: 1, rounds: 1, settleMs: 10_000 });
+      }),
+    );
+    watching = false;
+    await watcher;
+  };
+  // A warm-up storm of 200 sets the baseline; then the 10,000.
+  const leaks = await leakCheck((index) => storm(index === 0 ? 200 : REQUESTS), { warmups: 1, rounds: 1, settleMs: 10_000 });
 
-    expect(Object.fromEntries(statuses)).toEqual({ '429 2': REQUESTS + 200 });
-    expect(upstreamAttempts).toBe(2 * (REQUESTS + 200));
-    expect(mostWaiting).toBeGreaterThan(REQUESTS / 2);
-    expectNoLeak(leaks);
-    const metrics = await scrape(sluice.adminUrl);
-    expect(sample(metrics, 'sluice_inflight', { upstream: 'api' })).toBe(0);
-    expect(sample(metrics, 'sluice_queue_depth', { upstream: 'api' })).toBe(0);
-    expect(sample(metrics, 'sluice_requests_total', { upstream: 'api', outcome: 'upstream_error' })).toBe(REQUESTS + 200);
-    const health = await request(`${sluice.adminUrl}/healthz`);
-    expect(health.statusCode).toBe(200);
-    await health.body.dump();
-  },
-  60_000,
-);
+  expect(Object.fromEntries(statuses)).toEqual({ '429 2': REQUESTS + 200 });
+  expect(upstreamAttempts).toBe(2 * (REQUESTS + 200));
+  expect(mostWaiting).toBeGreaterThan(REQUESTS / 2);
+  expectNoLeak(leaks);
+  const metrics = await scrape(sluice.adminUrl);
+  expect(sample(metrics, 'sluice_inflight', { upstream: 'api' })).toBe(0);
+  expect(sample(metrics, 'sluice_queue_depth', { upstream: 'api' })).toBe(0);
+  expect(sample(metrics, 'sluice_requests_total', { upstream: 'api', outcome: 'upstream_error' })).toBe(REQUESTS + 200);
+  const health = await request(`${sluice.adminUrl}/healthz`);
+  expect(health.statusCode).toBe(200);
+  await health.body.dump();
+}, 60_000);

@@ -23,7 +23,7 @@ const ANSWERS: Record<string, string | Buffer> = {
   'two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nokk',
   'length-and-chunked': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
   'http-0.9': 'ok\r\n',
-  'nothing': '',
+  nothing: '',
   'bad-chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\nZZ\r\nnot a chunk\r\n',
 };
 /** Variants whose headers are valid: the client gets them, then a cut. */

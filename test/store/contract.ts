@@ -42,7 +42,8 @@ export function bucketStoreContract(name: string, createHarness: () => Promise<S
       await h.close();
     });
 
-    const bucket = (gate: string, ratePerSec: number, burst = 1): BucketHandle => h.store.bucket({ id: `${upstream}:${gate}`, ratePerSec, burst } satisfies BucketSpec);
+    const bucket = (gate: string, ratePerSec: number, burst = 1): BucketHandle =>
+      h.store.bucket({ id: `${upstream}:${gate}`, ratePerSec, burst } satisfies BucketSpec);
     // A shared store answers on its own clock: an instant it reports in the caller's clock is off by
     // at most the round trip of the calls involved, so the slowest take of the test widens the
     // tolerance (0 for a synchronous store on a manual clock).

@@ -62,7 +62,10 @@ describe.skipIf(!canRun)('RedisBucketStore on Redis Cluster', () => {
       const nodesHolding = new Set<number>();
       for (let i = 0; i < 12; i++) {
         const upstream = `up${i}x${Date.now()}`;
-        const buckets = [store.bucket({ id: `${upstream}:0`, ratePerSec: 10, burst: 1 }), store.bucket({ id: `${upstream}:1:acct-${i}`, ratePerSec: 10, burst: 1 })];
+        const buckets = [
+          store.bucket({ id: `${upstream}:0`, ratePerSec: 10, burst: 1 }),
+          store.bucket({ id: `${upstream}:1:acct-${i}`, ratePerSec: 10, burst: 1 }),
+        ];
         const now = performance.now();
         // Two keys in one script: a CROSSSLOT error here would mean the hash tag failed.
         expect(await store.take(buckets, now, now)).toMatchObject({ granted: true });
@@ -93,7 +96,14 @@ describe.skipIf(!canRun)('RedisBucketStore through Sentinel', () => {
     master = await startRedisServer();
     sentinel = await startSentinel(master.port, 'sluicemaster');
     const store = new RedisBucketStore({
-      client: createRedisClient({ type: 'redis', url: `redis+sentinel://127.0.0.1:${sentinel.port}/sluicemaster`, onError: 'deny', replicasHint: 1, timeout: 250, keyPrefix: 'unused:' }),
+      client: createRedisClient({
+        type: 'redis',
+        url: `redis+sentinel://127.0.0.1:${sentinel.port}/sluicemaster`,
+        onError: 'deny',
+        replicasHint: 1,
+        timeout: 250,
+        keyPrefix: 'unused:',
+      }),
       keyPrefix: 'sluice-sentinel:',
       onError: 'deny',
       replicasHint: 1,

@@ -32,7 +32,14 @@ describe.skipIf(!redisServerBinary())('Redis killed mid-run, onError: local', ()
     const port = redis.port;
     upstream = await ScriptedUpstream.start();
     const keyPrefix = `outage-${process.pid}:`;
-    replicas = await startReplicas(REPLICAS, { redisUrl: redis.url, target: upstream.url, rate: `${RATE}/s`, replicasHint: REPLICAS, onError: 'local', keyPrefix });
+    replicas = await startReplicas(REPLICAS, {
+      redisUrl: redis.url,
+      target: upstream.url,
+      rate: `${RATE}/s`,
+      replicasHint: REPLICAS,
+      onError: 'local',
+      keyPrefix,
+    });
     const sluices = replicas.sluices;
 
     const run = spread(replicas, 540, 20); // 9 s at 60/s

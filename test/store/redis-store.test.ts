@@ -25,7 +25,14 @@ function newStore(options: { url?: string; onError?: 'local' | 'deny'; replicasH
   errors: RedisOperation[];
   fallbacks: boolean[];
 } {
-  const client = createRedisClient({ type: 'redis', url: options.url ?? redisUrl, onError: 'local', replicasHint: 1, timeout: TIMEOUT_MS, keyPrefix: 'unused:' }) as Redis;
+  const client = createRedisClient({
+    type: 'redis',
+    url: options.url ?? redisUrl,
+    onError: 'local',
+    replicasHint: 1,
+    timeout: TIMEOUT_MS,
+    keyPrefix: 'unused:',
+  }) as Redis;
   const errors: RedisOperation[] = [];
   const fallbacks: boolean[] = [];
   const store = new RedisBucketStore({
@@ -132,7 +139,7 @@ describe.skipIf(!redisUrl)('RedisBucketStore', () => {
       expect(ttl).toBeLessThanOrEqual(400 + LATE_BOOKING_WINDOW_MS);
     });
 
-    it("a refund by one replica is a token for another", async () => {
+    it('a refund by one replica is a token for another', async () => {
       const [a, b] = [await replica(), await replica()];
       const spec = { id: `${uniqueUpstream()}:0`, ratePerSec: 1, burst: 1 };
       const bucketA = a.bucket(spec);

@@ -52,7 +52,9 @@ describe.skipIf(!redisUrl)('three replicas, one Redis, one API at 100/s', () => 
     expect(stats.accepted).toBe(900);
     expect(stats.maxAcceptedInAnySecond).toBeLessThanOrEqual(100);
     const ratePerSec = ((stats.accepted - 1) / stats.acceptedSpanMs) * 1000;
-    console.info(`[sluice] 3 replicas: ${ratePerSec.toFixed(2)}/s combined over ${stats.acceptedSpanMs.toFixed(0)} ms, max ${stats.maxAcceptedInAnySecond} in any second`);
+    console.info(
+      `[sluice] 3 replicas: ${ratePerSec.toFixed(2)}/s combined over ${stats.acceptedSpanMs.toFixed(0)} ms, max ${stats.maxAcceptedInAnySecond} in any second`,
+    );
     const load = loadavg()[0] ?? 0;
     // The 97% target is measured by `npm run load:replicas` on a quiet machine (98.8%). Here other
     // test files run beside this one and the load average lags them: on Node 24 in CI the rate was
