@@ -143,7 +143,7 @@ if (values['grants-only']) {
  */
 async function grantsOnly(): Promise<void> {
   const { Scheduler } = await import('../src/scheduler/scheduler.js');
-  const { systemClock, systemTimers } = await import('../src/scheduler/ports.js');
+  const { systemClock, systemTimers } = await import('../src/system-time.js');
   const { createStore } = await import('../src/store/create-store.js');
   const server = process.env.REDIS_URL ? undefined : await startRedis();
   const url = process.env.REDIS_URL ?? (server as RedisProcess).url;

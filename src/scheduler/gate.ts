@@ -2,7 +2,7 @@ import { LinkedList } from '../core/linked-list.js';
 import type { BucketHandle } from '../store/bucket-store.js';
 import type { Lane } from './lane.js';
 import { UNBOUNDED_RATE_PER_SEC, type AdaptiveSpec, type GateRate } from './gate-rate.js';
-import type { TimerHandle } from './ports.js';
+import type { TimerHandle } from '../core/time.js';
 import type { Ticket } from './ticket.js';
 
 /** A limit rule as the scheduler sees it. */

@@ -1,7 +1,7 @@
 import type { ListNode } from '../core/linked-list.js';
 import type { BucketHandle } from '../store/bucket-store.js';
 import type { Gate } from './gate.js';
-import type { TimerHandle } from './ports.js';
+import type { TimerHandle } from '../core/time.js';
 import type { TicketQueue } from './ticket-queue.js';
 
 /**

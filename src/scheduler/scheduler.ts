@@ -6,7 +6,7 @@ import type { QuotaInfo } from '../core/ratelimit-headers.js';
 import { Gate, type RuleSpec } from './gate.js';
 import { GateRate, UNBOUNDED_RATE_PER_SEC } from './gate-rate.js';
 import { Lane } from './lane.js';
-import type { Clock, Timers } from './ports.js';
+import type { Clock, Timers } from '../core/time.js';
 import { Ticket, type Refusal, type ReleaseOutcome, type TicketCallbacks, type TicketOwner } from './ticket.js';
 import { TicketQueue, type Priority } from './ticket-queue.js';
 
@@ -607,13 +607,13 @@ export class Scheduler implements TicketOwner {
     this.#pendingGates.push(gate);
   }
 
-  #armGate(gate: Gate, atMs: number): void {
+  #armGate(gate: Gate, at: number): void {
     if (gate.timer !== undefined) {
-      if (gate.timerAt <= atMs) return; // the earlier timer re-examines the gate
+      if (gate.timerAt <= at) return; // the earlier timer re-examines the gate
       this.#timers.clear(gate.timer);
     }
-    gate.timerAt = atMs;
-    gate.timer = this.#timers.setAt(atMs, () => {
+    gate.timerAt = at;
+    gate.timer = this.#timers.setAt(at, () => {
       gate.timer = undefined;
       gate.timerAt = Number.POSITIVE_INFINITY;
       this.#markPending(gate);

@@ -1,5 +1,5 @@
 import { LinkedList } from '../core/linked-list.js';
-import type { Clock } from './ports.js';
+import type { Clock } from '../core/time.js';
 import type { Ticket } from './ticket.js';
 
 /** A request's priority within its key: 0 high, 1 normal, 2 low. */

@@ -1,6 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { StoreConfig } from '../config/schema.js';
-import type { Clock } from '../scheduler/ports.js';
+import type { Clock } from '../core/time.js';
 import type { BucketStore } from './bucket-store.js';
 import { MemoryBucketStore } from './memory-store.js';
 import { RedisBucketStore, type RedisStoreObserver } from './redis-store.js';

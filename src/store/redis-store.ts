@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import type { Clock } from '../scheduler/ports.js';
+import type { Clock } from '../core/time.js';
 import { StoreUnavailableError, type BucketHandle, type BucketSpec, type BucketStore, type TakeResult } from './bucket-store.js';
 import { MemoryBucket, MemoryBucketStore } from './memory-store.js';
 

@@ -8,7 +8,7 @@ import { decideRetry, type AttemptOutcome, type RetryPlan } from '../core/retry-
 import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
 import { PROBLEMS, rateLimitFields, sendProblem, type ProblemCode } from '../http/problems.js';
 import type { RequestOutcome } from '../metrics/metrics.js';
-import type { TimerHandle, Timers } from '../scheduler/ports.js';
+import type { TimerHandle, Timers } from '../core/time.js';
 import { Ticket, type Refusal } from '../scheduler/ticket.js';
 import type { Priority } from '../scheduler/ticket-queue.js';
 import { forwardRequestHeaders, forwardResponseHeaders, headersForLog } from './headers.js';

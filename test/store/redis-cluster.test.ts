@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/scheduler/ports.js';
+import { systemClock } from '../../src/system-time.js';
 import { createRedisClient } from '../../src/store/create-store.js';
 import { LATE_BOOKING_WINDOW_MS, RedisBucketStore, type RedisBucket } from '../../src/store/redis-store.js';
 import { redisCliAvailable, redisServerBinary, startRedisCluster, startRedisServer, startSentinel, type RedisServer } from '../helpers/redis.js';

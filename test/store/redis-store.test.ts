@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { systemClock, type Clock } from '../../src/scheduler/ports.js';
+import type { Clock } from '../../src/core/time.js';
+import { systemClock } from '../../src/system-time.js';
 import { StoreUnavailableError, type BucketHandle, type TakeResult } from '../../src/store/bucket-store.js';
 import { createRedisClient, parseSentinelUrl } from '../../src/store/create-store.js';
 import { LATE_BOOKING_WINDOW_MS, PENDING_HOLD_MS, RedisBucketStore, redisKeyOf, type RedisBucket, type RedisOperation } from '../../src/store/redis-store.js';
