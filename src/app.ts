@@ -7,7 +7,7 @@ import { Client } from 'undici';
 import type { Config } from './config/schema.js';
 import { adminPlugin } from './http/admin-plugin.js';
 import { proxyPlugin } from './http/proxy-plugin.js';
-import { PROBLEMS, sendProblem } from './http/problems.js';
+import { sendProblem } from './http/problems.js';
 import { Router } from './http/router.js';
 import { createMetrics } from './metrics/metrics.js';
 import type { Clock, Timers } from './core/time.js';
@@ -318,5 +318,3 @@ async function warmUpHttpClient(admin: AddressInfo): Promise<void> {
     await client.close().catch(() => undefined);
   }
 }
-
-export { PROBLEMS };

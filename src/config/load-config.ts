@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, LineCounter, parse, parseDocument, visit, type Document, type Node } from 'yaml';
 import type * as z from 'zod';
+import { SluiceError } from '../core/errors.js';
 import { parseDurationMs } from '../core/units.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -17,14 +18,13 @@ export interface ConfigProblem {
  * Everything wrong with a configuration at once, each problem with its path and YAML line.
  * `sluice --check` prints `format()` and exits 2.
  */
-export class ConfigError extends Error {
-  readonly code = 'SLUICE_CONFIG_INVALID';
+export class ConfigError extends SluiceError {
+  declare readonly code: 'SLUICE_CONFIG_INVALID';
   readonly problems: readonly ConfigProblem[];
   readonly file: string;
 
   constructor(file: string, problems: readonly ConfigProblem[]) {
-    super(`${file}: ${problems.length} configuration problem${problems.length === 1 ? '' : 's'}\n${formatProblems(file, problems)}`);
-    this.name = 'ConfigError';
+    super('SLUICE_CONFIG_INVALID', `${file}: ${problems.length} configuration problem${problems.length === 1 ? '' : 's'}\n${formatProblems(file, problems)}`);
     this.file = file;
     this.problems = problems;
   }

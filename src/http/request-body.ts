@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { SluiceError } from '../core/errors.js';
 
 /**
  * A request body made ready to forward.
@@ -16,10 +17,10 @@ export type PreparedBody =
 export type BodyResult = PreparedBody | { readonly kind: 'too-large' } | { readonly kind: 'aborted' };
 
 /** Thrown into the upstream request when a streamed body passes the listener's limit. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'SLUICE_BODY_TOO_LARGE';
+export class BodyTooLargeError extends SluiceError {
+  declare readonly code: 'SLUICE_BODY_TOO_LARGE';
   constructor(limitBytes: number) {
-    super(`request body exceeds ${limitBytes} bytes`);
+    super('SLUICE_BODY_TOO_LARGE', `request body exceeds ${limitBytes} bytes`);
   }
 }
 

@@ -1,3 +1,4 @@
+import type { ProblemCode } from '../core/errors.js';
 import type { ListNode } from '../core/linked-list.js';
 import type { QuotaInfo } from '../core/ratelimit-headers.js';
 import type { BucketHandle } from '../store/bucket-store.js';
@@ -16,7 +17,7 @@ export type TicketState = 'queued' | 'granted' | 'released' | 'cancelled' | 'ref
 
 /** Why a ticket was refused, with the wait sluice predicts before trying again makes sense. */
 export interface Refusal {
-  readonly code: 'SLUICE_QUEUE_FULL' | 'SLUICE_QUEUE_TIMEOUT' | 'SLUICE_SHUTTING_DOWN' | 'SLUICE_STORE_UNAVAILABLE';
+  readonly code: Extract<ProblemCode, 'SLUICE_QUEUE_FULL' | 'SLUICE_QUEUE_TIMEOUT' | 'SLUICE_SHUTTING_DOWN' | 'SLUICE_STORE_UNAVAILABLE'>;
   readonly retryAfterMs: number;
   /** The rate the key is released at (its tightest bucket), when one binds: for RateLimit-Policy. */
   readonly keyRatePerSec?: number | undefined;

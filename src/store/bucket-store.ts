@@ -1,3 +1,5 @@
+import { SluiceError } from '../core/errors.js';
+
 /**
  * Where token buckets live. The scheduler keeps queues and concurrency slots in its own process
  * and asks the store for tokens: the memory store answers at once, the Redis store after a round
@@ -40,8 +42,11 @@ export type TakeResult =
   | { readonly granted: false; readonly retryAt: number; readonly blocker: number };
 
 /** Raised (as a rejection or a thrown error) when a shared store cannot answer and must not be bypassed. */
-export class StoreUnavailableError extends Error {
-  readonly code = 'SLUICE_STORE_UNAVAILABLE';
+export class StoreUnavailableError extends SluiceError {
+  declare readonly code: 'SLUICE_STORE_UNAVAILABLE';
+  constructor(message: string) {
+    super('SLUICE_STORE_UNAVAILABLE', message);
+  }
 }
 
 export interface BucketStore {

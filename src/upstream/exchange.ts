@@ -6,7 +6,8 @@ import { parseQuotaHeaders, type QuotaInfo } from '../core/ratelimit-headers.js'
 import { parseRetryAfterMs } from '../core/retry-after.js';
 import { decideRetry, type AttemptOutcome, type RetryPlan } from '../core/retry-policy.js';
 import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
-import { PROBLEMS, rateLimitFields, sendProblem, type ProblemCode } from '../http/problems.js';
+import { PROBLEMS, SluiceError, type ProblemCode } from '../core/errors.js';
+import { rateLimitFields, sendProblem } from '../http/problems.js';
 import type { RequestOutcome } from '../metrics/metrics.js';
 import type { TimerHandle, Timers } from '../core/time.js';
 import { Ticket, type Refusal } from '../scheduler/ticket.js';
@@ -20,18 +21,21 @@ export interface ExchangeObserver {
   onFinish(exchange: Exchange): void;
 }
 
-class ClientGoneError extends Error {
-  readonly code = 'SLUICE_CLIENT_GONE';
+class ClientGoneError extends SluiceError {
+  declare readonly code: 'SLUICE_CLIENT_GONE';
+  constructor() {
+    super('SLUICE_CLIENT_GONE', 'client went away');
+  }
 }
 
 /** No response headers within the upstream's `timeout` (sluice's own timer, see Attempt#arm). */
-class AttemptTimeoutError extends Error {
-  readonly code = 'SLUICE_ATTEMPT_TIMEOUT';
+class AttemptTimeoutError extends SluiceError {
+  declare readonly code: 'SLUICE_ATTEMPT_TIMEOUT';
   /** False when the time ran out before the request was written (connecting): nothing was sent. */
   readonly sent: boolean;
 
   constructor(message: string, sent: boolean) {
-    super(message);
+    super('SLUICE_ATTEMPT_TIMEOUT', message);
     this.sent = sent;
   }
 }
@@ -120,7 +124,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.exchange.clientGone) controller.abort(new ClientGoneError('client went away'));
+    if (this.exchange.clientGone) controller.abort(new ClientGoneError());
     else if (this.#timedOut) controller.abort(new AttemptTimeoutError(`not connected within the timeout`, false));
     else this.exchange.onRequestStart(this);
   }
@@ -503,7 +507,7 @@ export class Exchange {
     }
     if (this.#current) {
       // onResponseError follows (now, or once undici starts the request) and finishes the exchange.
-      this.#current.controller?.abort(new ClientGoneError('client went away'));
+      this.#current.controller?.abort(new ClientGoneError());
       return;
     }
     this.#finish('cancelled');
