@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { Client } from 'undici';
 import type { Config } from './config/schema.js';
+import { SECRET_HEADERS, pathWithoutQuery } from './core/http-rules.js';
 import { adminPlugin } from './http/admin-plugin.js';
 import { proxyPlugin } from './http/proxy-plugin.js';
 import { sendProblem } from './http/problems.js';
@@ -76,7 +77,7 @@ export interface SluiceApp {
 
 /** The redacted header paths of every log line (README, Operations). */
 export function redactPaths(config: Config): string[] {
-  const names = new Set(['authorization', 'cookie', 'set-cookie', 'proxy-authorization']);
+  const names = new Set(SECRET_HEADERS);
   for (const upstream of config.upstreams) for (const name of Object.keys(upstream.setHeaders)) names.add(name.toLowerCase());
   return [...names].flatMap((name) => [`headers["${name}"]`, `req.headers["${name}"]`, `res.headers["${name}"]`]);
 }
@@ -136,13 +137,11 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
       else activeByUpstream.delete(exchange.upstream);
       closeIfDrained(exchange.upstream);
       if (requestLogger.isLevelEnabled('info')) {
-        const url = exchange.req.url ?? '/';
-        const query = url.indexOf('?');
         requestLogger.info(
           {
             upstream: exchange.upstream.name,
             method: exchange.method,
-            path: query === -1 ? url : url.slice(0, query),
+            path: pathWithoutQuery(exchange.req.url ?? '/'),
             status: exchange.status,
             outcome: exchange.outcome,
             attempts: exchange.attempts,
@@ -178,7 +177,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   });
   proxy.setNotFoundHandler((request, reply) => {
     reply.hijack();
-    sendProblem(reply.raw, 'SLUICE_NO_ROUTE', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    sendProblem(reply.raw, 'SLUICE_NO_ROUTE', `no route for ${request.method} ${pathWithoutQuery(request.url)}`);
   });
   proxyPlugin(proxy, {
     router,

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, LineCounter, parse, parseDocument, visit, type Document, type Node } from 'yaml';
 import type * as z from 'zod';
 import { SluiceError } from '../core/errors.js';
+import { UNSETTABLE_HEADERS } from '../core/http-rules.js';
 import { parseDurationMs } from '../core/units.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -298,7 +299,7 @@ function crossCheck(raw: unknown, locator: Locator): ConfigProblem[] {
       const lower = name.toLowerCase();
       if (headers.has(lower)) at(['upstreams', i, 'setHeaders', name], `header "${name}" is set twice (names are case-insensitive)`);
       headers.add(lower);
-      if (HOP_BY_HOP_NAMES.has(lower)) at(['upstreams', i, 'setHeaders', name], `"${name}" is a hop-by-hop header and cannot be set`);
+      if (UNSETTABLE_HEADERS.has(lower)) at(['upstreams', i, 'setHeaders', name], `"${name}" is a hop-by-hop header and cannot be set`);
     }
     const queue = asRecord(upstream.queue);
     const maxSize = typeof queue.maxSize === 'number' ? queue.maxSize : 10_000;
@@ -321,8 +322,6 @@ function crossCheck(raw: unknown, locator: Locator): ConfigProblem[] {
 function asRecord(value: unknown): Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
-
-const HOP_BY_HOP_NAMES = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeySource } from '../core/key-template.js';
+import { SHUTDOWN_RETRY_AFTER_MS, pathWithoutQuery } from '../core/http-rules.js';
 import { unsafePathReason } from '../core/safe-path.js';
 import { parseDurationMs } from '../core/units.js';
 import { Exchange, type ExchangeObserver } from '../upstream/exchange.js';
@@ -55,7 +56,7 @@ export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): 
     }
     const upstream = options.router.match(url);
     if (!upstream) {
-      return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathOf(url)}`, { close: hasBody(req) });
+      return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathWithoutQuery(url)}`, { close: hasBody(req) });
     }
     const settings = upstream.settings;
     // `/api` and `/api?x=1` under prefix `/api` mean the upstream's root: check it as `/` + rest.
@@ -88,7 +89,7 @@ export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): 
       observer: options.observer,
     });
     if (!options.accepting()) {
-      return exchange.refuse('SLUICE_SHUTTING_DOWN', 'sluice is shutting down', 'rejected', 1000, hasBody(req));
+      return exchange.refuse('SLUICE_SHUTTING_DOWN', 'sluice is shutting down', 'rejected', SHUTDOWN_RETRY_AFTER_MS, hasBody(req));
     }
     if (body instanceof Promise) void body.then((result) => begin(exchange, result));
     else begin(exchange, body);
@@ -138,11 +139,6 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 }
 
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
-
 function keysOf(settings: UpstreamSettings, req: IncomingMessage, rest: string): string[] {
   if (settings.keyTemplates.every((t) => t === undefined)) return [];
   const source = new RequestKeySource(req, rest);
@@ -186,7 +182,7 @@ class RequestKeySource implements KeySource {
   }
 
   pathSegment(n: number): string | undefined {
-    if (!this.#segments) this.#segments = pathOf(this.#rest).split('/').slice(1);
+    if (!this.#segments) this.#segments = pathWithoutQuery(this.#rest).split('/').slice(1);
     return this.#segments[n - 1];
   }
 }

@@ -7,6 +7,7 @@ import { parseRetryAfterMs } from '../core/retry-after.js';
 import { decideRetry, type AttemptOutcome, type RetryPlan } from '../core/retry-policy.js';
 import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
 import { PROBLEMS, SluiceError, type ProblemCode } from '../core/errors.js';
+import { RETRYABLE_STATUSES, SHUTDOWN_RETRY_AFTER_MS, isThrottle, pathWithoutQuery } from '../core/http-rules.js';
 import { rateLimitFields, sendProblem } from '../http/problems.js';
 import type { RequestOutcome } from '../metrics/metrics.js';
 import type { TimerHandle, Timers } from '../core/time.js';
@@ -39,11 +40,6 @@ class AttemptTimeoutError extends SluiceError {
     this.sent = sent;
   }
 }
-
-const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
-
-/** Retry-After of the 503 a shutting-down sluice answers: try again (another replica) shortly. */
-const SHUTDOWN_RETRY_AFTER_MS = 1000;
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -312,14 +308,11 @@ export class Exchange {
     if (body.kind !== 'stream') attempt.arm(this.upstream.deps.timers, settings.config.timeout);
     const { logger } = this.upstream.deps;
     if (logger.isLevelEnabled('debug')) {
-      // The path without its query string, which may carry credentials (?api_key=...).
-      const path = settings.upstreamPath(this.rest);
-      const query = path.indexOf('?');
       logger.debug(
         {
           attempt: this.attempts,
           method: this.method,
-          path: query === -1 ? path : path.slice(0, query),
+          path: pathWithoutQuery(settings.upstreamPath(this.rest)),
           headers: headersForLog(this.#headers, settings.secretHeaders),
         },
         'attempt',
@@ -362,7 +355,7 @@ export class Exchange {
       const retryAfter = this.#retryAfterMs(status, headers, quota, epochNow);
       const retryAfterMs = retryAfter === undefined ? undefined : Math.min(retryAfter, maxPauseMs);
       const decision = decideRetry({ kind: 'status', status, retryAfterMs }, retryPolicy, this.#retryContext(now));
-      const throttled = status === 429 || (status === 503 && retryAfterMs !== undefined);
+      const throttled = isThrottle(status, retryAfterMs !== undefined);
       if (throttled) {
         // The key is exhausted for everyone queued behind this request, retried or not: for as
         // long as the upstream said (unless told not to listen), else for the backoff.
