@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -6,8 +5,9 @@ import { Registry } from 'prom-client';
 import { Client } from 'undici';
 import type { Config } from './config/schema.js';
 import { SECRET_HEADERS, pathWithoutQuery } from './core/http-rules.js';
+import { keyDigest } from './core/key-digest.js';
 import { adminPlugin } from './http/admin-plugin.js';
-import { proxyPlugin } from './http/proxy-plugin.js';
+import { proxyPlugin, sha256Base64url } from './http/proxy-plugin.js';
 import { sendProblem } from './http/problems.js';
 import { Router } from './http/router.js';
 import { createMetrics } from './metrics/metrics.js';
@@ -297,7 +297,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
 
 /** A key as /state shows it with `admin.redactKeys`: stable, not reversible. */
 function hashKey(key: string): string {
-  return key === '' ? '' : `sha256:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+  return key === '' ? '' : keyDigest(key, sha256Base64url);
 }
 
 /**

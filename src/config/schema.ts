@@ -85,7 +85,7 @@ const adminSchema = z
   .strictObject({
     host: host.default('0.0.0.0'),
     port: port.default(9090),
-    /** Show the keys in /state as a SHA-256 prefix instead of as written (they may be account ids). */
+    /** Show the keys in /state as their SHA-256 digest instead of as written (they may be account ids). */
     redactKeys: z.boolean().default(false),
   })
   .meta({ description: 'The admin listener: /metrics, /healthz, /readyz, /state. Never on the client port.' });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { boundedKey } from '../core/key-digest.js';
 import type { KeySource } from '../core/key-template.js';
 import { SHUTDOWN_RETRY_AFTER_MS, pathWithoutQuery } from '../core/http-rules.js';
 import { unsafePathReason } from '../core/safe-path.js';
@@ -24,7 +25,7 @@ export interface ProxyPluginOptions {
 /** Values of the priority header; anything else is normal. */
 const PRIORITIES: Readonly<Record<string, Priority>> = { high: 0, normal: 1, low: 2 };
 
-/** Keys longer than this are replaced by their hash, so a huge header cannot make a huge key. */
+/** Keys longer than this are replaced by their digest, so a huge header cannot make a huge key. */
 const MAX_KEY_LENGTH = 256;
 
 /**
@@ -142,11 +143,12 @@ function hasBody(req: IncomingMessage): boolean {
 function keysOf(settings: UpstreamSettings, req: IncomingMessage, rest: string): string[] {
   if (settings.keyTemplates.every((t) => t === undefined)) return [];
   const source = new RequestKeySource(req, rest);
-  return settings.keyTemplates.map((template) => (template ? boundKey(template.render(source)) : ''));
+  return settings.keyTemplates.map((template) => (template ? boundedKey(template.render(source), MAX_KEY_LENGTH, sha256Base64url) : ''));
 }
 
-function boundKey(key: string): string {
-  return key.length <= MAX_KEY_LENGTH ? key : `sha256:${createHash('sha256').update(key).digest('base64url')}`;
+/** Node's SHA-256 in base64url, for key digests (src/core/key-digest.ts). */
+export function sha256Base64url(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /** What key templates read, parsed only when a template asks for it. */

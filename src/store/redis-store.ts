@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { keyDigest } from '../core/key-digest.js';
 import type { Clock } from '../core/time.js';
 import { StoreUnavailableError, type BucketHandle, type BucketSpec, type BucketStore, type TakeResult } from './bucket-store.js';
 import { MemoryBucket, MemoryBucketStore } from './memory-store.js';
@@ -238,9 +239,7 @@ export function redisKeyOf(prefix: string, specId: string): string {
   let rest = colon === -1 ? '' : specId.slice(colon + 1);
   const ruleEnd = rest.indexOf(':');
   if (ruleEnd !== -1 && rest.length - ruleEnd - 1 > MAX_RAW_KEY_LENGTH) {
-    rest = `${rest.slice(0, ruleEnd)}:#${createHash('sha256')
-      .update(rest.slice(ruleEnd + 1))
-      .digest('base64url')}`;
+    rest = `${rest.slice(0, ruleEnd)}:${keyDigest(rest.slice(ruleEnd + 1), sha256Base64url)}`;
   }
   return `${prefix}{${upstream}}:${rest}`;
 }
@@ -595,6 +594,10 @@ export class RedisBucketStore implements BucketStore {
     }, delayMs);
     this.#probeTimer.unref();
   }
+}
+
+function sha256Base64url(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /** The grant these buckets still hold ('' for none), forgotten locally: its notice is being sent. */
