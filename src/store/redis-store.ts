@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { keyDigest } from '../core/key-digest.js';
+import { gcra } from '../core/token-bucket.js';
 import type { Clock } from '../core/time.js';
 import { StoreUnavailableError, type BucketHandle, type BucketSpec, type BucketStore, type TakeResult } from './bucket-store.js';
 import { MemoryBucket, MemoryBucketStore } from './memory-store.js';
@@ -296,13 +297,12 @@ export class RedisBucket implements BucketHandle {
 
   availableAt(): number {
     if (this.#store.fallback) return this.fallback.availableAt();
-    return Math.max(this.tat - (this.#burst - 1) * this.intervalMs, this.pausedUntil);
+    return Math.max(gcra.availableAt(this.tat, this.intervalMs, this.#burst), this.pausedUntil);
   }
 
   tokensAt(now: number): number {
     if (this.#store.fallback) return this.fallback.tokensAt(now);
-    if (this.tat === Number.NEGATIVE_INFINITY) return this.#burst;
-    return Math.min(this.#burst, this.#burst - (this.tat - now) / this.intervalMs);
+    return gcra.tokensAt(this.tat, this.intervalMs, this.#burst, now);
   }
 
   fullAt(): number {
@@ -454,7 +454,7 @@ export class RedisBucketStore implements BucketStore {
     const buckets = handles as unknown as readonly RedisBucket[];
     if (!this.#healthy) return this.#local.refund(buckets.map((b) => b.fallback));
     const grant = takePendingGrant(buckets);
-    for (const bucket of buckets) bucket.tat -= bucket.intervalMs;
+    for (const bucket of buckets) bucket.tat = gcra.refund(bucket.tat, bucket.intervalMs);
     this.#send('refund', this.#commands.sluiceRefund(buckets.length, ...buckets.map((b) => b.key), grant, ...buckets.map((b) => b.intervalMs)));
   }
 
@@ -477,7 +477,7 @@ export class RedisBucketStore implements BucketStore {
     const late = buckets.some((b) => at - b.bookedAt - b.grantRoundTripMs > toleranceMs);
     const grant = takePendingGrant(buckets);
     if (!late && grant === '') return;
-    if (late) for (const bucket of buckets) bucket.tat = Math.max(bucket.tat, at - toleranceMs + bucket.intervalMs);
+    if (late) for (const bucket of buckets) bucket.tat = gcra.usedAt(bucket.tat, bucket.intervalMs, at, toleranceMs);
     const sinceMs = Math.max(0, this.#clock.now() - at);
     this.#send(
       'used_at',
