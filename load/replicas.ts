@@ -173,7 +173,7 @@ async function grantsOnly(): Promise<void> {
   const feed = (scheduler: InstanceType<typeof Scheduler>): void => {
     scheduler.acquire({
       keys: [],
-      deadline: Number.POSITIVE_INFINITY,
+      deadlineAt: Number.POSITIVE_INFINITY,
       onGrant: (ticket) => {
         grants.push(performance.now());
         ticket.sent();

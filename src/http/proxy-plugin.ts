@@ -7,7 +7,7 @@ import { SHUTDOWN_RETRY_AFTER_MS, pathWithoutQuery } from '../core/http-rules.js
 import { unsafePathReason } from '../core/safe-path.js';
 import { parseDurationMs } from '../core/units.js';
 import { Exchange, type ExchangeObserver } from '../upstream/exchange.js';
-import type { Priority } from '../scheduler/ticket-queue.js';
+import type { Priority } from '../core/aging-queue.js';
 import type { UpstreamSettings } from '../upstream/upstream.js';
 import { sendProblem } from './problems.js';
 import { prepareBody, type BodyResult } from './request-body.js';

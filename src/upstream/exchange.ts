@@ -9,10 +9,10 @@ import { BodyTooLargeError, type PreparedBody } from '../http/request-body.js';
 import { PROBLEMS, SluiceError, type ProblemCode } from '../core/errors.js';
 import { RETRYABLE_STATUSES, SHUTDOWN_RETRY_AFTER_MS, isThrottle, pathWithoutQuery } from '../core/http-rules.js';
 import { rateLimitFields, sendProblem } from '../http/problems.js';
-import type { RequestOutcome } from '../metrics/metrics.js';
+import type { RequestOutcome } from '../core/outcomes.js';
 import type { TimerHandle, Timers } from '../core/time.js';
-import { Ticket, type Refusal } from '../scheduler/ticket.js';
-import type { Priority } from '../scheduler/ticket-queue.js';
+import type { Priority } from '../core/aging-queue.js';
+import { Ticket, type Refusal } from '../scheduler/model.js';
 import { forwardRequestHeaders, forwardResponseHeaders, headersForLog } from './headers.js';
 import type { Upstream, UpstreamSettings } from './upstream.js';
 
@@ -249,10 +249,10 @@ export class Exchange {
 
   #admit(): void {
     const retry = this.attempts > 0;
-    const deadline = retry ? this.#budgetEnd - this.upstream.config.timeout : this.startedAt + this.maxWaitMs;
+    const deadlineAt = retry ? this.#budgetEnd - this.upstream.config.timeout : this.startedAt + this.maxWaitMs;
     const result = this.upstream.scheduler.acquire({
       keys: this.keys,
-      deadline,
+      deadlineAt,
       retry,
       priority: this.#priority,
       onGrant: this.#onGrant,

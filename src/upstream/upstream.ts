@@ -5,7 +5,7 @@ import { SECRET_HEADERS } from '../core/http-rules.js';
 import type { RetryOn, RetryPolicy } from '../core/retry-policy.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { UpstreamMetrics } from '../metrics/metrics.js';
-import type { RuleSpec } from '../scheduler/gate.js';
+import type { RuleSpec } from '../scheduler/model.js';
 import type { Clock, Timers } from '../core/time.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { BucketStore } from '../store/bucket-store.js';
