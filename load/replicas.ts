@@ -152,7 +152,10 @@ async function grantsOnly(): Promise<void> {
   const grants: number[] = [];
   const stores = await Promise.all(
     Array.from({ length: replicaCount }, () =>
-      createStore({ type: 'redis', url, onError: 'deny', replicasHint: replicaCount, timeout: 250, keyPrefix }, { clock: systemClock }),
+      createStore(
+        { type: 'redis', url, onError: 'deny', replicasHint: replicaCount, timeout: 250, keyPrefix },
+        { clock: systemClock, timers: systemTimers(systemClock) },
+      ),
     ),
   );
   const endAt = performance.now() + seconds * 1000;

@@ -95,7 +95,7 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const retiring = new Set<Upstream>();
   const activeByUpstream = new Map<Upstream, number>();
   const metrics = createMetrics(registry, () => upstreams.map((u) => ({ name: u.name, snapshot: () => u.scheduler.snapshot() })));
-  const store = deps.store ?? (await createStore(config.store, { clock, metrics: metrics.store, logger }));
+  const store = deps.store ?? (await createStore(config.store, { clock, timers, metrics: metrics.store, logger }));
   const newUpstream = (upstreamConfig: Config['upstreams'][number]): Upstream =>
     new Upstream(upstreamConfig, {
       clock,

@@ -346,17 +346,22 @@ export class Scheduler implements TicketOwner {
     } else if (isTakeResult(result)) {
       this.#settleTake(lane, gates, buckets, result, now);
     } else {
-      // The store cannot answer and must not be bypassed (`store.onError: deny`); any other
-      // failure of a store is treated the same way rather than let through unlimited.
-      this.#refuse(head, { code: 'SLUICE_STORE_UNAVAILABLE', retryAfterMs: STORE_RETRY_AFTER_MS });
-      if (lane.tickets.size > 0) this.#run.push(lane);
+      // A store that failed (rejected) is treated as one that cannot answer, rather than let through unlimited.
+      this.#storeUnavailable(lane, head);
     }
     this.#pump();
+  }
+
+  /** The store cannot answer and must not be bypassed (`store.onError: deny`): the head is refused. */
+  #storeUnavailable(lane: Lane, head: Ticket): void {
+    this.#refuse(head, { code: 'SLUICE_STORE_UNAVAILABLE', retryAfterMs: STORE_RETRY_AFTER_MS });
+    if (lane.tickets.size > 0) this.#run.push(lane);
   }
 
   #settleTake(lane: Lane, gates: readonly Gate[], buckets: readonly BucketHandle[], result: TakeResult, now: number): void {
     const head = lane.tickets.firstAt(now) as Ticket;
     if (result.granted) return this.#grant(lane, head, now, result.at, buckets);
+    if ('unavailable' in result) return this.#storeUnavailable(lane, head);
     const gate = gates[result.blocker] ?? gates[0];
     if (gate === undefined) throw new Error('a store refused tokens of a lane without buckets');
     this.#park(lane, gate, 'time', now, Math.max(result.retryAt, now));
