@@ -2,9 +2,9 @@ import type { ServerResponse } from 'node:http';
 import { PROBLEMS, type ProblemCode } from '../core/errors.js';
 
 /**
- * How sluice writes its own answers on a raw response: problem+json (RFC 9457), Retry-After in
- * whole seconds, and the RateLimit fields of its 429s. The codes and their statuses are
- * src/core/errors.ts.
+ * How sluice writes its own answers on a raw Node response: problem+json (RFC 9457) with a stable
+ * `type` URN, Retry-After in whole seconds, and the RateLimit fields of its 429s. The codes, their
+ * statuses and titles are src/core/errors.ts.
  */
 
 export interface ProblemDocument {
