@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { breakerSchema } from '../../src/config/breaker-schema.js';
 import { Breaker, refundsTokens, type BreakerAdmission, type BreakerPolicy, type GrantRole, type TransitionCause } from '../../src/core/breaker.js';
 import { classifyFailure, type Availability } from '../../src/core/failure-kind.js';
 import { TokenBucket } from '../../src/core/token-bucket.js';
 
-/** The defaults of config/breaker-schema.ts. */
-const policy: BreakerPolicy = { consecutiveFailures: 5, failureRatio: undefined, probeBackoff: { baseMs: 250, maxMs: 2_000 } };
+/** The defaults, as the configuration gives them: every scenario below runs on them. */
+const policy: BreakerPolicy = breakerSchema.parse(undefined);
 
 /** One step of a scenario at a fixed instant, and what it must return. */
 type Step =
