@@ -23,8 +23,9 @@
  * 1. a raise failed (s above the held rate: a climb step or a probe): back to the held rate.
  * 2. the second request after a pause was refused (nothing accepted in between): the rate is above
  *    L by an unknown factor; halve it (TCP Reno's decrease) and hold `holdBelow` under that, so a
- *    limit told twice too high lands just under L and stays there. Two halvings in a row mean the
- *    limit is far: from then on the rate climbs back by bisection toward the last throttle.
+ *    limit told twice too high lands just under L and stays there. A halving after another cut
+ *    means the limit is far: the rate then climbs back, half-way to 4% under the last throttled
+ *    rate per `heldMs` held.
  * 3. the API accepted `minSample` or more within less than a window before refusing: that count is
  *    the window's (a sliding window refuses the request after its L-th; the first run measures it
  *    from the queue wait: every request released before was accepted). Hold 1% under it.
@@ -33,15 +34,15 @@
  * 5. everything was accepted for a window or more, then refused (a bucket's burst ran out, an
  *    outside client started): cut to 0.7 (CUBIC's decrease) and climb back.
  * 6. a cut that did not hold `heldMs` (it was refuted): cut again by the `ladder` (0.7, 0.7, 0.5),
- *    then climb back by bisection toward the rate refuted last.
+ *    then climb back as in 2. A climb step that fails (1.) keeps climbing below its new limit.
  *
  * Probing: a level that held for `probeAfterMs` tries 5% more; one that held becomes the level and
  * the next probe comes twice as soon, one that failed sends the rate back and the next probe waits
  * twice as long. The first wait is the last pause divided by `probeCost` (1%): a failed probe
  * costs one pause, so probing costs at most about 1% of the time (100 s with `Retry-After: 1`, at
- * least 10 s, at most 10 minutes). A floor stops a run of cuts that do not help (throttles caused
+ * least 30 s, at most 10 minutes). A floor slows a run of cuts that do not help (throttles caused
  * by another client at a burst-1 bucket come at any rate): no cut goes below half the best level
- * that held in the last minute.
+ * that held in the last minute (it still halves once a minute: see the report of the simulator).
  *
  * Defaults and why (see test/sim/ for the measurements behind each):
  * - decrease 0.5: TCP Reno; with holdBelow, a limit told 2x too high settles at 96% of it in one
@@ -53,7 +54,8 @@
  *   ones); fewer than 10 requests do not make a measurement.
  * - heldMs 3000: three windows; after a one-second pause a fixed window lets about one window
  *   through before refusing again, so a shorter hold would call a refuted rate "held".
- * - probeStep 0.05, probeCost 0.01, probe wait 10 s to 10 min, floor kept 60 s.
+ * - probeStep 0.05, probeCost 0.01, probe wait 30 s (a 600-call run told 2x ends before its first
+ *   probe) to 10 min, floor kept 60 s.
  *
  * Time is an argument (milliseconds, monotonic); nothing here reads a clock or random numbers.
  * State: none before the first throttle (the gate releases at its ceiling). Once throttled, one
