@@ -28,6 +28,8 @@ export interface FanoutOptions {
   readonly onResult?: (result: CallResult, done: number) => void;
   /** Give up on a call after this long (it counts as an error). */
   readonly timeoutMs?: number;
+  /** Stops the run: calls in flight end as errors ("aborted"), calls not started are not made. */
+  readonly signal?: AbortSignal;
 }
 
 export async function fanout(options: FanoutOptions): Promise<{ results: CallResult[]; wallMs: number }> {
@@ -42,8 +44,9 @@ export async function fanout(options: FanoutOptions): Promise<{ results: CallRes
   const results: CallResult[] = [];
   const started = performance.now();
   let next = 0;
+  const aborted = (): boolean => options.signal?.aborted === true;
   const worker = async (): Promise<void> => {
-    while (next < options.count) {
+    while (next < options.count && !aborted()) {
       const index = next++;
       const startMs = performance.now() - started;
       let result: CallResult;
@@ -53,6 +56,7 @@ export async function fanout(options: FanoutOptions): Promise<{ results: CallRes
           headers: options.headers?.(index),
           body: options.body?.(index),
           dispatcher: agent,
+          ...(options.signal ? { signal: options.signal } : {}),
         });
         const text = await response.body.text();
         const queueMs = response.headers['sluice-queue-ms'];
@@ -69,7 +73,8 @@ export async function fanout(options: FanoutOptions): Promise<{ results: CallRes
           ...(code === undefined ? {} : { code }),
         };
       } catch (err) {
-        result = { index, status: 0, startMs, endMs: performance.now() - started, queueMs: undefined, attempts: undefined, error: (err as Error).message };
+        const error = aborted() ? 'aborted' : (err as Error).message;
+        result = { index, status: 0, startMs, endMs: performance.now() - started, queueMs: undefined, attempts: undefined, error };
       }
       results.push(result);
       options.onResult?.(result, results.length);
@@ -78,7 +83,7 @@ export async function fanout(options: FanoutOptions): Promise<{ results: CallRes
   // Start the callers a few at a time, yielding in between, so the first calls go out while the
   // rest are still being created (creating 1000 requests in one go blocks the loop for ~130 ms).
   const workers: Promise<void>[] = [];
-  for (let i = 0; i < concurrency; i++) {
+  for (let i = 0; i < concurrency && !aborted(); i++) {
     workers.push(worker());
     if (i % 20 === 19) await new Promise<void>((resolveTurn) => setImmediate(resolveTurn));
   }

@@ -27,6 +27,8 @@ export interface TargetResult {
 export interface ScenarioOutcome {
   readonly tables: readonly Table[];
   readonly targets: readonly TargetResult[];
+  /** The heading of the targets table; default "targets (issue 5)". */
+  readonly targetsTitle?: string;
   readonly charts: readonly Chart[];
   /** Plain sentences for the report: how it was measured, caveats, findings. */
   readonly notes: readonly string[];
@@ -56,9 +58,9 @@ export function formatTable(table: Table): string {
   return [`  ${table.title}`, line(table.columns), `  ${widths.map((w) => '-'.repeat(w)).join('  ')}`, ...cells.map(line)].join('\n');
 }
 
-export function formatTargets(targets: readonly TargetResult[]): Table {
+export function formatTargets(targets: readonly TargetResult[], title = 'targets (issue 5)'): Table {
   return {
-    title: 'targets (issue 5)',
+    title,
     columns: ['target', 'wanted', 'measured', 'status'],
     rows: targets.map((t) => [t.name, t.target, t.measured, t.met === undefined ? 'not measured' : t.met ? 'MET' : 'MISSED']),
   };
@@ -107,7 +109,7 @@ li { margin: 0.3em 0; font-size: 14px; }
 &middot; load average before ${report.loadAverage.before.join(' / ')}, after ${report.loadAverage.after.join(' / ')}${report.loadAverage.quietAtStart ? '' : ' (machine was busy at start)'}
 &middot; proxy: ${esc(report.proxy)}${report.quick ? ' &middot; <b>quick run (shortened, not a result)</b>' : ''} &middot; ${report.durationSec} s
 <br><code>${esc(report.command)}</code></p>
-${table(formatTargets(report.targets))}
+${table(formatTargets(report.targets, report.targetsTitle))}
 ${report.tables.map(table).join('\n')}
 ${report.charts.map(renderChart).join('\n')}
 ${report.notes.length > 0 ? `<h3>notes</h3><ul>${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}

@@ -104,7 +104,7 @@ export async function runScenario(meta: { scenario: string; title: string; commo
   };
   log('');
   for (const table of outcome.tables) log(`${formatTable(table)}\n`);
-  log(formatTable(formatTargets(outcome.targets)));
+  log(formatTable(formatTargets(outcome.targets, outcome.targetsTitle)));
   log('');
   for (const note of outcome.notes) log(`  - ${note}`);
   const files = writeReport(common.outDir, report);

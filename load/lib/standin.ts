@@ -1,32 +1,57 @@
 /**
  * A stand-in third-party API that enforces its limit strictly, for the demo, the tests and the load
- * suite. Plain node:http, no framework.
+ * suite. Plain node:http, no framework. The decisions (the limit shapes, Retry-After, the throttle
+ * signal) are the pure models of ./standin-models.ts; this file is their HTTP server and its record.
  *
- * Limits (per value of `keyHeader` when given, else global):
+ * Limits (per value of `keyHeader` when given, else global); a request must pass all of them:
  * - `window`: a sliding window: at most `requests` accepted in any `windowMs` (the interval
- *   (t - windowMs, t]); anything more is answered 429 with Retry-After. Nothing is forgiven.
- *   With `fixed: true`, a fixed window instead (GitHub's quota): at most `requests` in each
- *   `windowMs` counted from the first request, the whole quota back at each window's end.
- * - `bucket`: a token bucket with burst, as many APIs document their limits.
- * - `maxInFlight`: requests being served at once; more get 429.
+ *   (t - windowMs, t]). Nothing is forgiven. With `fixed: true`, a fixed window instead: at most
+ *   `requests` in each `windowMs`, the whole quota back at each window's end; its windows follow
+ *   each other from the first request (`align: 'first-request'`, GitHub's quota, the default) or
+ *   start at multiples of `windowMs` on the wall clock (`align: 'wall-clock'`).
+ * - `bucket`: a token bucket with burst, as many APIs document their limits (EC2: 20/s refill).
+ * - `maxInFlight`: requests being served at once; more are refused.
+ *
+ * A refusal is signalled as `throttle` (429 by default; 403, 420, EC2's 503 with an XML or JSON
+ * body) with Retry-After in the form `retryAfter` (whole seconds rounded up by default).
+ *
+ * Requests carrying `clientHeader` (default `x-standin-client`) are counted under its value, the
+ * others under "sluice": an outside client calling the API directly beside sluice shares the same
+ * limits and is counted apart (load/lib/outside-client.ts).
  *
  * `GET /__stats` returns what it saw (accepted, rejected, max in flight, the most accepted in any
- * 1000 ms, per-second series); `POST /__reset` clears it. Every other request is the API: it
- * answers 200 with a JSON body echoing the method, path, key and the SHA-256 of the request body.
+ * 1000 ms, per-second series, per client); `POST /__reset` clears it. Every other request is the
+ * API: it answers 200 with a JSON body echoing the method, path, key and the SHA-256 of the body.
  */
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  SlidingWindowLimit,
+  createLimit,
+  retryAfterValue,
+  throttleAnswer,
+  type LimitModel,
+  type RetryAfterForm,
+  type ThrottleSignal,
+  type WindowAlign,
+} from './standin-models.js';
 
 export interface StandinOptions {
-  readonly window?: { readonly requests: number; readonly windowMs: number; readonly fixed?: boolean };
+  readonly window?: { readonly requests: number; readonly windowMs: number; readonly fixed?: boolean; readonly align?: WindowAlign };
   readonly bucket?: { readonly ratePerSec: number; readonly burst: number };
   readonly keyHeader?: string;
   readonly maxInFlight?: number;
   /** Fixed latency, or uniform in [min, max], before answering. */
   readonly latencyMs?: number | { readonly min: number; readonly max: number };
-  /** Retry-After (seconds) on a 429; default: when the window next has room, rounded up. */
+  /** Retry-After on a refusal; default `seconds`: the true wait in whole seconds, rounded up. */
+  readonly retryAfter?: RetryAfterForm;
+  /** A fixed Retry-After in seconds (the same as `retryAfter: { fixedSec }`). */
   readonly retryAfterSec?: number;
+  /** How a refusal is signalled; default 429. */
+  readonly throttle?: ThrottleSignal;
+  /** The request header naming a client other than sluice; default `x-standin-client`. */
+  readonly clientHeader?: string;
   /**
    * Quota headers on every answer (with `window`): GitHub-style `X-RateLimit-Limit/-Remaining/-Reset`
    * (epoch seconds), or the IETF draft's `RateLimit: "default";r=..;t=..` with `RateLimit-Policy:
@@ -40,6 +65,11 @@ export interface StandinOptions {
   readonly port?: number;
 }
 
+export interface ClientCounts {
+  readonly accepted: number;
+  readonly rejected: number;
+}
+
 export interface StandinStats {
   readonly accepted: number;
   readonly rejected: number;
@@ -50,8 +80,12 @@ export interface StandinStats {
   /** Milliseconds from the first to the last accepted request. */
   readonly acceptedSpanMs: number;
   /** Accepted and rejected per second since the first request. */
-  readonly perSecond: readonly { readonly accepted: number; readonly rejected: number }[];
-  readonly byKey: Readonly<Record<string, { accepted: number; rejected: number }>>;
+  readonly perSecond: readonly ClientCounts[];
+  readonly byKey: Readonly<Record<string, ClientCounts>>;
+  /** Per client ("sluice" for requests without the client header). */
+  readonly byClient: Readonly<Record<string, ClientCounts>>;
+  /** Per client, accepted and rejected per second since the first request (same seconds as `perSecond`). */
+  readonly perSecondByClient: Readonly<Record<string, readonly ClientCounts[]>>;
   /**
    * The tightest span, in ms, of (limit + 1) consecutive accepted requests: how close the traffic
    * came to the window. Over the window length means even one more would have fitted nowhere.
@@ -63,45 +97,31 @@ export interface StandinStats {
   readonly rejectionsMs?: readonly number[];
 }
 
-/** Timestamps of accepted requests within a window, oldest first. */
-class Window {
-  #times: number[] = [];
-  #head = 0;
-
-  count(now: number, windowMs: number): number {
-    while (this.#head < this.#times.length && (this.#times[this.#head] as number) <= now - windowMs) this.#head++;
-    if (this.#head > 1024 && this.#head * 2 > this.#times.length) {
-      this.#times = this.#times.slice(this.#head);
-      this.#head = 0;
-    }
-    return this.#times.length - this.#head;
-  }
-
-  oldest(): number | undefined {
-    return this.#times[this.#head];
-  }
-
-  add(now: number): void {
-    this.#times.push(now);
-  }
-}
-
 interface KeyState {
-  window: Window;
-  /** Fixed windows: the start of the current one, and what it has accepted. */
-  fixedStart: number | undefined;
-  fixedCount: number;
-  tokens: number;
-  refilledAt: number;
+  /** Every limit of the API for this key. */
+  readonly limits: readonly LimitModel[];
+  /** The window the quota headers describe. */
+  readonly window: LimitModel | undefined;
   accepted: number;
   rejected: number;
 }
+
+interface Counts {
+  accepted: number;
+  rejected: number;
+}
+
+/** Requests without the client header are sluice's (or whichever proxy is measured). */
+export const DEFAULT_CLIENT = 'sluice';
+
+/** The stand-in's clock: epoch milliseconds with sub-millisecond steps, monotonic within the process. */
+const epochNowMs = (): number => performance.timeOrigin + performance.now();
 
 export class Standin {
   readonly options: StandinOptions;
   readonly server: http.Server;
   #keys = new Map<string, KeyState>();
-  #second = new Window();
+  #second = new SlidingWindowLimit(Number.POSITIVE_INFINITY, 1000);
   #startedAt: number | undefined;
   #firstAcceptedAt: number | undefined;
   #lastAcceptedAt: number | undefined;
@@ -110,7 +130,8 @@ export class Standin {
   #inFlight = 0;
   #maxInFlight = 0;
   #maxInSecond = 0;
-  #perSecond: { accepted: number; rejected: number }[] = [];
+  #perSecond: Counts[] = [];
+  #byClient = new Map<string, { total: Counts; perSecond: Counts[] }>();
   #arrivals: number[] = [];
   #rejections: number[] = [];
 
@@ -133,17 +154,24 @@ export class Standin {
 
   reset(): void {
     this.#keys.clear();
-    this.#second = new Window();
+    this.#second = new SlidingWindowLimit(Number.POSITIVE_INFINITY, 1000);
     this.#startedAt = this.#firstAcceptedAt = this.#lastAcceptedAt = undefined;
     this.#accepted = this.#rejected = this.#maxInFlight = this.#maxInSecond = 0;
     this.#perSecond = [];
+    this.#byClient.clear();
     this.#arrivals = [];
     this.#rejections = [];
   }
 
   stats(options: { arrivals?: boolean } = {}): StandinStats {
-    const byKey: Record<string, { accepted: number; rejected: number }> = {};
+    const byKey: Record<string, ClientCounts> = {};
     for (const [key, state] of this.#keys) byKey[key] = { accepted: state.accepted, rejected: state.rejected };
+    const byClient: Record<string, ClientCounts> = {};
+    const perSecondByClient: Record<string, ClientCounts[]> = {};
+    for (const [client, counts] of this.#byClient) {
+      byClient[client] = { ...counts.total };
+      perSecondByClient[client] = this.#perSecond.map((_, s) => ({ ...(counts.perSecond[s] ?? { accepted: 0, rejected: 0 }) }));
+    }
     return {
       accepted: this.#accepted,
       rejected: this.#rejected,
@@ -153,6 +181,8 @@ export class Standin {
       acceptedSpanMs: this.#firstAcceptedAt === undefined ? 0 : (this.#lastAcceptedAt as number) - this.#firstAcceptedAt,
       perSecond: this.#perSecond.map((s) => ({ ...s })),
       byKey,
+      byClient,
+      perSecondByClient,
       tightestSpanMs: this.#tightestSpan(),
       ...(options.arrivals
         ? { arrivalsMs: this.#arrivals.map((t) => t - (this.#startedAt ?? 0)), rejectionsMs: this.#rejections.map((t) => t - (this.#startedAt ?? 0)) }
@@ -168,51 +198,78 @@ export class Standin {
     return tightest;
   }
 
+  #newKeyState(): KeyState {
+    const { window, bucket } = this.options;
+    const windowLimit =
+      window === undefined
+        ? undefined
+        : createLimit(
+            window.fixed
+              ? { kind: 'fixed-window', requests: window.requests, windowMs: window.windowMs, align: window.align ?? 'first-request' }
+              : { kind: 'sliding-window', requests: window.requests, windowMs: window.windowMs },
+          );
+    const limits: LimitModel[] = [];
+    if (windowLimit) limits.push(windowLimit);
+    if (bucket) limits.push(createLimit({ kind: 'token-bucket', ratePerSec: bucket.ratePerSec, burst: bucket.burst }));
+    return { limits, window: windowLimit, accepted: 0, rejected: 0 };
+  }
+
+  #client(name: string): { total: Counts; perSecond: Counts[] } {
+    let counts = this.#byClient.get(name);
+    if (!counts) {
+      counts = { total: { accepted: 0, rejected: 0 }, perSecond: [] };
+      this.#byClient.set(name, counts);
+    }
+    return counts;
+  }
+
   #handle(req: IncomingMessage, res: ServerResponse): void {
     if (req.url?.startsWith('/__stats')) return json(res, 200, this.stats({ arrivals: req.url.includes('arrivals=1') }));
     if (req.url === '/__reset' && req.method === 'POST') {
       this.reset();
       return json(res, 200, { reset: true });
     }
-    const now = performance.now();
+    const now = epochNowMs();
     this.#startedAt ??= now;
     const second = Math.floor((now - this.#startedAt) / 1000);
     while (this.#perSecond.length <= second) this.#perSecond.push({ accepted: 0, rejected: 0 });
+    const clientHeader = req.headers[this.options.clientHeader ?? 'x-standin-client'];
+    const client = this.#client(clientHeader === undefined || clientHeader === '' ? DEFAULT_CLIENT : String(clientHeader));
+    while (client.perSecond.length <= second) client.perSecond.push({ accepted: 0, rejected: 0 });
     const key = this.options.keyHeader ? String(req.headers[this.options.keyHeader] ?? '') : '';
     let state = this.#keys.get(key);
     if (!state) {
-      state = {
-        window: new Window(),
-        fixedStart: undefined,
-        fixedCount: 0,
-        tokens: this.options.bucket?.burst ?? 0,
-        refilledAt: now,
-        accepted: 0,
-        rejected: 0,
-      };
+      state = this.#newKeyState();
       this.#keys.set(key, state);
     }
 
-    const refusal = this.#admit(state, now);
-    if (refusal !== undefined) {
+    const waitMs = this.#admit(state, now);
+    if (waitMs > 0) {
       this.#rejected++;
       state.rejected++;
+      client.total.rejected++;
+      (client.perSecond[second] as Counts).rejected++;
       if (this.#rejections.length < 10_000) this.#rejections.push(now);
-      (this.#perSecond[second] as { rejected: number }).rejected++;
+      (this.#perSecond[second] as Counts).rejected++;
       req.resume();
-      const headers: Record<string, string | number> = { 'retry-after': this.options.retryAfterSec ?? Math.max(1, Math.ceil(refusal / 1000)) };
-      Object.assign(headers, this.#quotaHeaders(state, now, 0));
-      return json(res, 429, { error: 'rate limit exceeded' }, headers);
+      const form: RetryAfterForm = this.options.retryAfter ?? (this.options.retryAfterSec === undefined ? 'seconds' : { fixedSec: this.options.retryAfterSec });
+      const answer = throttleAnswer(this.options.throttle ?? '429', retryAfterValue(form, waitMs, Date.now()));
+      const headers = { ...answer.headers, ...this.#quotaHeaders(state, now, 0) };
+      res.writeHead(answer.status, answer.statusText, { ...headers, 'content-length': Buffer.byteLength(answer.body) });
+      res.end(answer.body);
+      return;
     }
 
     this.#accepted++;
     state.accepted++;
-    (this.#perSecond[second] as { accepted: number }).accepted++;
+    client.total.accepted++;
+    (client.perSecond[second] as Counts).accepted++;
+    (this.#perSecond[second] as Counts).accepted++;
     this.#firstAcceptedAt ??= now;
     this.#lastAcceptedAt = now;
-    this.#second.add(now);
+    this.#second.take(now);
     if (this.#arrivals.length < 100_000) this.#arrivals.push(now);
-    this.#maxInSecond = Math.max(this.#maxInSecond, this.#second.count(now, 1000));
+    this.#maxInSecond = Math.max(this.#maxInSecond, this.#second.count(now));
     this.#inFlight++;
     this.#maxInFlight = Math.max(this.#maxInFlight, this.#inFlight);
 
@@ -225,12 +282,13 @@ export class Standin {
     req.on('end', () => {
       const answer = (): void => {
         this.#inFlight--;
-        const remaining = this.#remaining(state, performance.now());
+        const at = epochNowMs();
+        const remaining = state.window?.remaining(at) ?? 0;
         json(
           res,
           200,
           { ok: true, method: req.method, path: req.url, key, bytes, sha256: hash.digest('hex') },
-          { 'x-request-id': String(req.headers['x-request-id'] ?? ''), ...this.#quotaHeaders(state, performance.now(), remaining) },
+          { 'x-request-id': String(req.headers['x-request-id'] ?? ''), ...this.#quotaHeaders(state, at, remaining) },
         );
       };
       const delay = this.#latency();
@@ -239,54 +297,20 @@ export class Standin {
     });
   }
 
-  /** Undefined to accept, or the milliseconds until the request would have been accepted. */
-  #admit(state: KeyState, now: number): number | undefined {
-    const { window, bucket, maxInFlight } = this.options;
-    if (maxInFlight !== undefined && this.#inFlight >= maxInFlight) return 1000;
-    if (window?.fixed) {
-      const start = this.#fixedWindowStart(state, now, window.windowMs);
-      if (state.fixedCount >= window.requests) return start + window.windowMs - now;
-    } else if (window) {
-      if (state.window.count(now, window.windowMs) >= window.requests) return (state.window.oldest() as number) + window.windowMs - now;
-    }
-    if (bucket) {
-      state.tokens = Math.min(bucket.burst, state.tokens + ((now - state.refilledAt) * bucket.ratePerSec) / 1000);
-      state.refilledAt = now;
-      if (state.tokens < 1) return ((1 - state.tokens) * 1000) / bucket.ratePerSec;
-      state.tokens -= 1;
-    }
-    if (window?.fixed) state.fixedCount++;
-    else if (window) state.window.add(now);
-    return undefined;
-  }
-
-  /** The start of the fixed window holding `now` (windows follow each other from the first request). */
-  #fixedWindowStart(state: KeyState, now: number, windowMs: number): number {
-    if (state.fixedStart === undefined) state.fixedStart = now;
-    if (now >= state.fixedStart + windowMs) {
-      state.fixedStart += Math.floor((now - state.fixedStart) / windowMs) * windowMs;
-      state.fixedCount = 0;
-    }
-    return state.fixedStart;
-  }
-
-  #remaining(state: KeyState, now: number): number {
-    const { window, bucket } = this.options;
-    if (window?.fixed) {
-      this.#fixedWindowStart(state, now, window.windowMs);
-      return Math.max(0, window.requests - state.fixedCount);
-    }
-    if (window) return Math.max(0, window.requests - state.window.count(now, window.windowMs));
-    if (bucket) return Math.floor(state.tokens);
+  /** 0 to accept (counted by every limit), or the milliseconds until the request would have been accepted. */
+  #admit(state: KeyState, now: number): number {
+    if (this.options.maxInFlight !== undefined && this.#inFlight >= this.options.maxInFlight) return 1000;
+    let waitMs = 0;
+    for (const limit of state.limits) waitMs = Math.max(waitMs, limit.waitMs(now));
+    if (waitMs > 0) return waitMs;
+    for (const limit of state.limits) limit.take(now);
     return 0;
   }
 
   #quotaHeaders(state: KeyState, now: number, remaining: number): Record<string, string> {
     const { window, quotaHeaders } = this.options;
-    if (!quotaHeaders || !window) return {};
-    const resetMs = window.fixed
-      ? this.#fixedWindowStart(state, now, window.windowMs) + window.windowMs - now
-      : (state.window.oldest() ?? now) + window.windowMs - now;
+    if (!quotaHeaders || !window || !state.window) return {};
+    const resetMs = state.window.resetInMs(now);
     if (quotaHeaders === 'x-ratelimit') {
       return {
         'x-ratelimit-limit': String(window.requests),

@@ -1,11 +1,12 @@
 /**
- * The Helm chart without helm (no helm binary here, and no maintained faithful Go-template/Sprig
- * renderer on npm): every template-free file parses, values.schema.json validates the default and
- * example values (merged over the defaults, as Helm does), the sluice configuration inside them
- * passes sluice's own schema and loader, and the templates are checked as text for the structure
- * that matters (every helper they use is defined, blocks balance, every .Values path exists,
- * probes, checksum annotation, security context). Rendering, `helm lint` and kubeconform run in
- * .github/workflows/helm.yml on a machine that has helm.
+ * The Helm chart's files, read without rendering: every template-free file parses, values.schema.json
+ * validates the default and example values (merged over the defaults, as Helm does) and refuses an
+ * invalid sluice configuration (its `config` property is generated from sluice's own schema), the
+ * sluice configuration inside them passes sluice's loader, the chart README is what
+ * scripts/chart-readme.ts writes, and the templates are checked as text for the structure that
+ * matters (every helper they use is defined, blocks balance, every .Values path exists). The
+ * templates are rendered for real in helm-render.test.ts; `helm lint`, kubeconform and chart-testing
+ * run in .github/workflows/helm.yml on a machine that has helm.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load-config.js';
+import { chartReadmeText, valueRows } from '../../scripts/chart-readme.js';
+import { valuesSchemaFileText } from '../../scripts/write-schema.js';
 import { compileSchema, schemaErrors } from './json-schema.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -80,6 +83,8 @@ describe('template-free files', () => {
     join(PARENT, 'values.yaml'),
     join(ROOT, '.github', 'workflows', 'helm.yml'),
     join(ROOT, '.github', 'workflows', 'image.yml'),
+    join(ROOT, '.github', 'workflows', 'release.yml'),
+    join(ROOT, 'ct.yaml'),
   ];
   for (const file of yamlFiles) {
     it(`${relative(ROOT, file)} is valid YAML with no duplicate keys`, () => {
@@ -139,12 +144,42 @@ describe('values', () => {
     });
   }
 
+  it("values.schema.json's config is sluice's schema (run `npm run schema` after changing src/config/schema.ts)", () => {
+    const text = read(join(CHART, 'values.schema.json'));
+    expect(text).toBe(valuesSchemaFileText(text));
+  });
+
+  it('the schema refuses an invalid sluice configuration, as `sluice --check` would, at install time', () => {
+    const withConfig = (config: Values): string[] => schemaErrors(valuesSchema, mergeValues(defaults, { config }));
+    expect(withConfig({ shutdown: { grace: '30s' } })).toEqual([]);
+    expect(withConfig({ shutdown: { grace: 'soon' } })).not.toEqual([]);
+    expect(withConfig({ listen: { prot: 8080 } })).not.toEqual([]);
+    expect(withConfig({ upstreams: [{ name: 'Bad Name', prefix: '/x', target: 'https://x.example' }] })).not.toEqual([]);
+    expect(withConfig({ upstreams: [{ name: 'a', prefix: '/x', target: 'https://x.example', limits: [{ rate: '20 per second' }] }] })).not.toEqual([]);
+    expect(withConfig({ upstreams: [{ name: 'a', prefix: '/x', target: 'https://x.example', keys: { maxIdle: 10 } }] })).toEqual([]);
+    expect(withConfig({ keys: { maxIdle: 10 } })).not.toEqual([]);
+    // ${VAR} references pass, as they do before sluice substitutes them.
+    expect(withConfig({ listen: { port: '${PORT}' } })).toEqual([]);
+  });
+
   it('the schema refuses what the chart cannot use', () => {
     expect(schemaErrors(valuesSchema, mergeValues(defaults, { mode: 'daemonset' }))).not.toEqual([]);
     expect(schemaErrors(valuesSchema, mergeValues(defaults, { replicas: 3 }))).not.toEqual([]);
     expect(schemaErrors(valuesSchema, mergeValues(defaults, { config: { upstreams: [] } }))).not.toEqual([]);
     expect(schemaErrors(valuesSchema, mergeValues(defaults, { service: { port: 'http' } }))).not.toEqual([]);
     expect(schemaErrors(valuesSchema, mergeValues(defaults, { terminationGracePeriodSeconds: 0 }))).not.toEqual([]);
+    expect(schemaErrors(valuesSchema, mergeValues(defaults, { sidecar: { native: 'yes' } }))).not.toEqual([]);
+    expect(schemaErrors(valuesSchema, mergeValues(defaults, { resources: { limits: { memory: '512MB' } } }))).not.toEqual([]);
+    expect(schemaErrors(valuesSchema, mergeValues(defaults, { nodeHeap: { percentOfMemoryLimit: 120 } }))).not.toEqual([]);
+  });
+
+  it('defaults: IPv6-safe listeners, keys redacted in /state, the heap capped below the memory limit', () => {
+    const config = defaults.config as Values;
+    expect(config.listen).toMatchObject({ host: '::' });
+    expect(config.admin).toMatchObject({ host: '::', redactKeys: true });
+    expect(defaults.nodeHeap).toEqual({ percentOfMemoryLimit: 75 });
+    expect(defaults.resources).toMatchObject({ requests: { memory: '768Mi' }, limits: { memory: '768Mi' } });
+    expect((defaults.sidecar as Values).native).toBe('auto');
   });
 
   it('defaults: one replica (the memory store has per-pod buckets), non-root, read-only root, no escalation, no capabilities, RuntimeDefault seccomp', () => {
@@ -318,6 +353,18 @@ describe('templates, read as text', () => {
   });
 });
 
+describe('the chart README', () => {
+  it('is what scripts/chart-readme.ts writes from Chart.yaml and values.yaml (run `npm run chart:readme`)', () => {
+    expect(read(join(CHART, 'README.md'))).toBe(chartReadmeText(ROOT));
+  });
+
+  it('describes every value', () => {
+    const rows = valueRows(read(join(CHART, 'values.yaml')));
+    expect(rows.length).toBeGreaterThan(50);
+    expect(rows.filter((row) => row.description === '').map((row) => row.key)).toEqual([]);
+  });
+});
+
 describe('CI for a machine with helm', () => {
   it('lints the chart and validates the rendered manifests with kubeconform, strictly, ServiceMonitor included, for every example', () => {
     const workflow = read(join(ROOT, '.github', 'workflows', 'helm.yml'));
@@ -327,5 +374,7 @@ describe('CI for a machine with helm', () => {
     expect(workflow).toContain('datreeio/CRDs-catalog');
     for (const name of readdirSync(EXAMPLES).filter((n) => n.endsWith('.yaml'))) expect(workflow).toContain(`examples/${name}`);
     expect(workflow).toContain('examples/sidecar-app');
+    expect(workflow).toContain('ct lint');
+    for (const version of ['1.23.0', '1.28.0', '1.31.0']) expect(workflow).toContain(version);
   });
 });

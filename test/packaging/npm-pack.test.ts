@@ -1,17 +1,19 @@
 /**
  * The npm package as a user gets it: `npm pack` into a temp dir, the tarball installed with
- * `npm install <tgz>` in a clean project (its dependencies come from the registry), then
+ * `npm install --engine-strict <tgz>` in a clean project (its dependencies come from the registry,
+ * resolved afresh: the checkout's lockfile and overrides do not apply to a consumer), then
  * `npx sluice --version`, `npx sluice --config example.yaml` proxying a request to a real upstream
- * on 127.0.0.1, and the library entry point imported by name.
+ * on 127.0.0.1, and the library entry point imported by its name, @sluice-proxy/sluice.
  *
  * `npm pack` runs with --ignore-scripts: the prepack script (`npm run build`) would rebuild dist/
  * under the other test files that run the built CLI at the same time. Run `npm run build` first.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanEnv, httpGet, killAll, run, runOk, SluiceProcess, startEchoUpstream } from './processes.js';
 
@@ -30,6 +32,12 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   bin: Record<string, string>;
   exports: Record<string, unknown>;
+  engines: { node: string };
+  repository: { type: string; url: string };
+};
+const semver = createRequire(import.meta.url)('semver') as {
+  minVersion(range: string): { version: string } | null;
+  satisfies(version: string, range: string): boolean;
 };
 
 /**
@@ -59,7 +67,13 @@ beforeAll(
     project = join(work, 'consumer');
     await mkdir(project);
     await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
-    await runOk('npm', ['install', '--no-audit', '--no-fund', join(work, info.filename)], { cwd: project, env: cleanEnv(), timeoutMs: INSTALL_TIMEOUT_MS });
+    // --engine-strict: a dependency whose engines exclude this Node fails the install (on Node 20,
+    // light-my-request 6.8 would pull cookie 2, which needs Node 22).
+    await runOk('npm', ['install', '--engine-strict', '--no-audit', '--no-fund', join(work, info.filename)], {
+      cwd: project,
+      env: cleanEnv(),
+      timeoutMs: INSTALL_TIMEOUT_MS,
+    });
   },
   PACK_TIMEOUT_MS + INSTALL_TIMEOUT_MS + 30_000,
 );
@@ -86,6 +100,48 @@ describe('the packed tarball', () => {
   it('builds itself before packing when published', () => {
     expect(pkg.scripts.prepack).toBe('npm run build');
   });
+
+  it('is the scoped package @sluice-proxy/sluice with its repository, and the bin is still `sluice`', () => {
+    expect(pkg.name).toBe('@sluice-proxy/sluice');
+    expect(pkg.bin).toEqual({ sluice: 'dist/cli.js' });
+    expect(pkg.repository).toEqual({ type: 'git', url: 'git+https://github.com/sluice-proxy/sluice.git' });
+  });
+});
+
+describe('the engines floor', () => {
+  /** Every package.json under node_modules (scoped ones included), with its engines.node. */
+  function installedEngines(modules: string): { name: string; version: string; node: string | undefined }[] {
+    const found: { name: string; version: string; node: string | undefined }[] = [];
+    const visit = (dir: string): void => {
+      if (!existsSync(dir)) return;
+      for (const entry of readdirSync(dir)) {
+        if (entry.startsWith('.')) continue;
+        if (entry.startsWith('@')) {
+          visit(join(dir, entry));
+          continue;
+        }
+        const manifest = join(dir, entry, 'package.json');
+        if (existsSync(manifest)) {
+          const p = JSON.parse(readFileSync(manifest, 'utf8')) as { name: string; version: string; engines?: { node?: string } };
+          found.push({ name: p.name, version: p.version, node: p.engines?.node });
+        }
+        visit(join(dir, entry, 'node_modules'));
+      }
+    };
+    visit(modules);
+    return found;
+  }
+
+  it('is 20.19.0 (require(esm) unflagged: require of the package works), and every installed dependency allows it', () => {
+    expect(pkg.engines.node).toBe('>=20.19.0');
+    const floor = semver.minVersion(pkg.engines.node)?.version as string;
+    const installed = installedEngines(join(project, 'node_modules'));
+    expect(installed.length).toBeGreaterThan(20);
+    const excluding = installed.filter((p) => p.node !== undefined && !semver.satisfies(floor, p.node)).map((p) => `${p.name}@${p.version} (node ${p.node})`);
+    expect(excluding).toEqual([]);
+    // The one that did not: light-my-request 6.8 depends on cookie 2 (node >= 22).
+    expect(installed.filter((p) => p.name === 'cookie').map((p) => p.version.split('.')[0])).toEqual(['1']);
+  });
 });
 
 describe('installed in a clean project', () => {
@@ -100,7 +156,7 @@ describe('installed in a clean project', () => {
       await writeFile(
         join(project, 'example.yaml'),
         [
-          '# yaml-language-server: $schema=node_modules/sluice/schema/sluice.schema.json',
+          '# yaml-language-server: $schema=node_modules/@sluice-proxy/sluice/schema/sluice.schema.json',
           'listen: { host: 127.0.0.1, port: 0 }',
           'admin: { host: 127.0.0.1, port: 0 }',
           'shutdown: { grace: 2s }',
@@ -140,16 +196,18 @@ describe('installed in a clean project', () => {
 
   it('exports the library entry point and the JSON Schema', async () => {
     const script = [
-      "import * as sluice from 'sluice';",
+      "import * as sluice from '@sluice-proxy/sluice';",
       "import { createRequire } from 'node:module';",
       'const require = createRequire(import.meta.url);',
-      "const schema = require('sluice/schema/sluice.schema.json');",
+      "const schema = require('@sluice-proxy/sluice/schema/sluice.schema.json');",
+      "const required = require('@sluice-proxy/sluice');",
       'const config = sluice.parseConfig(\'upstreams: [{ name: a, prefix: /, target: "http://127.0.0.1:1" }]\', { env: {} });',
       'let problems = 0;',
       "try { sluice.parseConfig('upstreams: []', { env: {} }); } catch (err) { problems = err instanceof sluice.ConfigError ? err.problems.length : -1; }",
       'console.log(JSON.stringify({',
       '  exports: Object.keys(sluice).sort(),',
       '  buildApp: typeof sluice.buildApp,',
+      '  requiredBuildApp: typeof required.buildApp,',
       '  target: config.upstreams[0].target,',
       '  problems,',
       '  schemaDraft: schema.$schema,',
@@ -160,6 +218,7 @@ describe('installed in a clean project', () => {
     expect(JSON.parse(result.stdout)).toEqual({
       exports: ['ConfigError', 'buildApp', 'configJsonSchema', 'configSchema', 'loadConfigFile', 'parseConfig'],
       buildApp: 'function',
+      requiredBuildApp: 'function',
       target: 'http://127.0.0.1:1',
       problems: 1,
       schemaDraft: 'https://json-schema.org/draft/2020-12/schema',
@@ -173,7 +232,7 @@ describe('installed in a clean project', () => {
       await writeFile(
         join(project, 'consumer.ts'),
         [
-          "import { buildApp, ConfigError, configJsonSchema, loadConfigFile, parseConfig, type Config, type SluiceApp, type UpstreamConfig } from 'sluice';",
+          "import { buildApp, ConfigError, configJsonSchema, loadConfigFile, parseConfig, type Config, type SluiceApp, type UpstreamConfig } from '@sluice-proxy/sluice';",
           'const config: Config = parseConfig(\'upstreams: [{ name: a, prefix: /, target: "http://127.0.0.1:1" }]\', { env: {} });',
           'const upstream: UpstreamConfig | undefined = config.upstreams[0];',
           'const build: (c: Config) => Promise<SluiceApp> = (c) => buildApp(c);',

@@ -118,6 +118,62 @@ in flight. Computed as their sum unless set; a value set by hand must exceed pau
 {{- if not (dig "upstreams" (list) .values.config) }}
 {{- fail "sluice: config.upstreams is empty; sluice needs at least one upstream" }}
 {{- end }}
+{{- $kube := .root.Capabilities.KubeVersion.Version }}
+{{- if and (eq (toString .values.sidecar.native) "true") (not (semverCompare ">=1.29.0-0" $kube)) }}
+{{- fail (printf "sluice: sidecar.native: true needs Kubernetes 1.29 or later (this is %s); use native: auto or false" $kube) }}
+{{- end }}
+{{- if and .values.preStopSleepAction (not (semverCompare ">=1.30.0-0" $kube)) }}
+{{- fail (printf "sluice: preStopSleepAction needs Kubernetes 1.30 or later (this is %s)" $kube) }}
+{{- end }}
+{{- $_ := include "sluice.memoryLimitMiB" . }}
+{{- end }}
+
+{{/*
+"true" when the sluice container is a native sidecar (an init container with restartPolicy:
+Always), else "": sidecar.native true or false, or auto = whether the cluster is 1.29 or later.
+*/}}
+{{- define "sluice.nativeSidecar" -}}
+{{- $native := .values.sidecar.native }}
+{{- if hasKey . "native" }}{{ $native = .native }}{{ end }}
+{{- if eq (toString $native) "auto" }}
+{{- if semverCompare ">=1.29.0-0" .root.Capabilities.KubeVersion.Version }}true{{ end }}
+{{- else if eq (toString $native) "true" }}true
+{{- else if ne (toString $native) "false" }}
+{{- fail (printf "sluice: sidecar.native must be auto, true or false, not %v" $native) }}
+{{- end }}
+{{- end }}
+
+{{/*
+resources.limits.memory in whole MiB (rounded down), or "" when no limit is set. Reads Kubernetes
+quantities: 512Mi, 1Gi, 1.5Gi, 500M, 1G, 536870912 (bytes).
+*/}}
+{{- define "sluice.memoryLimitMiB" -}}
+{{- $raw := dig "limits" "memory" "" (.values.resources | default dict) }}
+{{- $limit := toString $raw | trim }}
+{{- if kindIs "float64" $raw }}{{ $limit = printf "%d" (int64 $raw) }}{{ end }}
+{{- if $limit }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $limit }}
+{{- $unit := trimPrefix $number $limit }}
+{{- $bytesPerUnit := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 }}
+{{- if or (eq $number "") (not (hasKey $bytesPerUnit $unit)) }}
+{{- fail (printf "sluice: resources.limits.memory: expected a quantity such as 512Mi, got %q" $limit) }}
+{{- end }}
+{{- divf (mulf (float64 $number) (get $bytesPerUnit $unit)) 1048576 | floor | int }}
+{{- end }}
+{{- end }}
+
+{{/*
+NODE_OPTIONS for the container: --max-old-space-size at nodeHeap.percentOfMemoryLimit of the
+memory limit, or "" (no limit, percent 0, or NODE_OPTIONS set in env).
+*/}}
+{{- define "sluice.nodeOptions" -}}
+{{- $mib := include "sluice.memoryLimitMiB" . }}
+{{- $percent := int (dig "percentOfMemoryLimit" 0 (.values.nodeHeap | default dict)) }}
+{{- $own := false }}
+{{- range .values.env }}{{ if eq .name "NODE_OPTIONS" }}{{ $own = true }}{{ end }}{{ end }}
+{{- if and $mib (gt $percent 0) (not $own) }}
+{{- printf "--max-old-space-size=%d" (div (mul (int $mib) $percent) 100) }}
+{{- end }}
 {{- end }}
 
 {{/* The name of the ConfigMap the sidecar mounts; this chart renders it in sidecar mode. */}}
@@ -143,8 +199,14 @@ The sluice container, as one item of a containers or initContainers list.
   restartPolicy: Always
   {{- end }}
   args: ["--config", "/etc/sluice/sluice.yaml"]
-  {{- if or $values.redis.existingSecret $values.env }}
+  {{- $nodeOptions := include "sluice.nodeOptions" . }}
+  {{- if or $values.redis.existingSecret $values.env $nodeOptions }}
   env:
+    {{- with $nodeOptions }}
+    # {{ $values.nodeHeap.percentOfMemoryLimit }}% of resources.limits.memory ({{ include "sluice.memoryLimitMiB" $ }} MiB): nodeHeap.percentOfMemoryLimit.
+    - name: NODE_OPTIONS
+      value: {{ . | quote }}
+    {{- end }}
     {{- if $values.redis.existingSecret }}
     - name: REDIS_URL
       valueFrom:
@@ -232,22 +294,31 @@ The volumes of the sluice container, as items of a pod's volumes list.
 For other charts: sluice as a sidecar of their pods. With sluice as a dependency (mode: sidecar,
 which renders the ConfigMap), in the pod template:
 
+  {{- $sluice := dict "values" .Values.sluice "root" $ }}
   metadata:
+    labels:
+      {{- include "sluice.sidecarPodLabels" $sluice | nindent 8 }}
     annotations:
-      {{- include "sluice.sidecarPodAnnotations" (dict "values" .Values.sluice "root" $) | nindent 8 }}
+      {{- include "sluice.sidecarPodAnnotations" $sluice | nindent 8 }}
   spec:
-    initContainers:   # native sidecar (Kubernetes 1.29+, values sluice.sidecar.native: true)
-      {{- include "sluice.sidecarContainer" (dict "values" .Values.sluice "root" $) | nindent 8 }}
+    {{- if eq (include "sluice.nativeSidecar" $sluice) "true" }}
+    initContainers:   # native sidecar (Kubernetes 1.29+)
+      {{- include "sluice.sidecarContainer" $sluice | nindent 8 }}
+    {{- end }}
+    containers:
+      - name: app ...
+      {{- if ne (include "sluice.nativeSidecar" $sluice) "true" }}
+      {{- include "sluice.sidecarContainer" $sluice | nindent 8 }}   # classic sidecar
+      {{- end }}
     volumes:
-      {{- include "sluice.sidecarVolumes" (dict "values" .Values.sluice "root" $) | nindent 8 }}
+      {{- include "sluice.sidecarVolumes" $sluice | nindent 8 }}
 
-With sluice.sidecar.native: false, include the container under containers instead. Port names are
-sluice-http and sluice-admin, volume names sluice-config and sluice-tmp, so they do not clash with
-the application's. Optional keys: "native" overrides values.sidecar.native.
+"sluice.nativeSidecar" decides from values.sidecar.native (auto: the cluster's version). Port names
+are sluice-http and sluice-admin, volume names sluice-config and sluice-tmp, so they do not clash
+with the application's. Optional keys: "native" overrides values.sidecar.native.
 */}}
 {{- define "sluice.sidecarContainer" -}}
-{{- $native := .values.sidecar.native }}
-{{- if hasKey . "native" }}{{ $native = .native }}{{ end }}
+{{- $native := eq (include "sluice.nativeSidecar" .) "true" }}
 {{- include "sluice.container" (dict "values" .values "root" .root "name" "sluice" "portPrefix" "sluice-" "native" $native "preStop" (not $native)) }}
 {{- end }}
 
@@ -255,7 +326,27 @@ the application's. Optional keys: "native" overrides values.sidecar.native.
 {{- include "sluice.volumes" (dict "values" .values "root" .root "configMapName" (include "sluice.sidecarConfigMapName" .)) }}
 {{- end }}
 
-{{/* Rolls the pods when sluice's configuration changes. */}}
+{{/* Rolls the pods when sluice's configuration changes; the scrape annotations if enabled. */}}
 {{- define "sluice.sidecarPodAnnotations" -}}
 checksum/sluice-config: {{ include "sluice.configFile" . | sha256sum }}
+{{- if .values.scrapeAnnotations }}
+{{ include "sluice.scrapeAnnotations" . }}
+{{- end }}
+{{- end }}
+
+{{/* The label by which the PodMonitor (sidecar mode) finds the pods that run sluice. */}}
+{{- define "sluice.sidecarPodLabels" -}}
+sluice-proxy.github.io/sidecar: {{ .root.Release.Name | quote }}
+{{- end }}
+
+{{/* Annotations for a Prometheus that discovers pods by annotation. */}}
+{{- define "sluice.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ include "sluice.adminPort" . | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+
+{{/* The label matchers every alert expression starts with. */}}
+{{- define "sluice.alertSelector" -}}
+{{- .values.prometheusRule.selector | default (printf "namespace=%q" .root.Release.Namespace) }}
 {{- end }}
