@@ -143,7 +143,7 @@ if (values['grants-only']) {
  */
 async function grantsOnly(): Promise<void> {
   const { Scheduler } = await import('../src/scheduler/scheduler.js');
-  const { systemClock, systemTimers } = await import('../src/scheduler/ports.js');
+  const { systemClock, systemTimers } = await import('../src/system-time.js');
   const { createStore } = await import('../src/store/create-store.js');
   const server = process.env.REDIS_URL ? undefined : await startRedis();
   const url = process.env.REDIS_URL ?? (server as RedisProcess).url;
@@ -152,7 +152,10 @@ async function grantsOnly(): Promise<void> {
   const grants: number[] = [];
   const stores = await Promise.all(
     Array.from({ length: replicaCount }, () =>
-      createStore({ type: 'redis', url, onError: 'deny', replicasHint: replicaCount, timeout: 250, keyPrefix }, { clock: systemClock }),
+      createStore(
+        { type: 'redis', url, onError: 'deny', replicasHint: replicaCount, timeout: 250, keyPrefix },
+        { clock: systemClock, timers: systemTimers(systemClock) },
+      ),
     ),
   );
   const endAt = performance.now() + seconds * 1000;
@@ -173,7 +176,7 @@ async function grantsOnly(): Promise<void> {
   const feed = (scheduler: InstanceType<typeof Scheduler>): void => {
     scheduler.acquire({
       keys: [],
-      deadline: Number.POSITIVE_INFINITY,
+      deadlineAt: Number.POSITIVE_INFINITY,
       onGrant: (ticket) => {
         grants.push(performance.now());
         ticket.sent();

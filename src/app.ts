@@ -1,20 +1,27 @@
-import { createHash } from 'node:crypto';
+/**
+ * The composition root: buildApp(config, deps) puts sluice together from a validated configuration
+ * (the real clock, timers and randomness by default; tests pass their own) and returns it unstarted.
+ * Two fastify instances, the client listener and the admin listener, over shared state: the store,
+ * the metrics registry, the upstreams (src/lifecycle.ts keeps them over reloads and stops).
+ */
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { Client } from 'undici';
 import type { Config } from './config/schema.js';
+import type { Clock, Timers } from './core/time.js';
 import { adminPlugin } from './http/admin-plugin.js';
 import { proxyPlugin } from './http/proxy-plugin.js';
-import { PROBLEMS, sendProblem } from './http/problems.js';
+import { logRequest, redactPaths } from './http/request-log.js';
 import { Router } from './http/router.js';
+import { stateView } from './http/state-view.js';
+import { Lifecycle, type ReloadReport } from './lifecycle.js';
 import { createMetrics } from './metrics/metrics.js';
-import { systemClock, systemTimers, type Clock, type Timers } from './scheduler/ports.js';
-import type { Exchange, ExchangeObserver } from './upstream/exchange.js';
-import { Upstream } from './upstream/upstream.js';
 import type { BucketStore } from './store/bucket-store.js';
 import { createStore, storeReady } from './store/create-store.js';
+import { systemClock, systemTimers } from './system-time.js';
+import { Upstream } from './upstream/upstream.js';
 
 /** Ports and collaborators; every one has a production default. Tests pass their own. */
 export interface AppDeps {
@@ -32,19 +39,6 @@ export interface ListenAddresses {
   readonly admin: AddressInfo;
 }
 
-/** What a reload did, upstream by upstream. */
-export interface ReloadReport {
-  /** Applied in place: queues, tokens and pauses kept. */
-  readonly updated: readonly string[];
-  /** Their limits changed shape: a fresh upstream takes new requests, the old one drains. */
-  readonly replaced: readonly string[];
-  readonly added: readonly string[];
-  /** No longer routed; what was queued drains. */
-  readonly removed: readonly string[];
-  /** Changed sections a reload cannot apply (listen, admin, store): they need a restart. */
-  readonly needsRestart: readonly string[];
-}
-
 /** A built sluice: two fastify instances (client and admin listeners) over shared state. */
 export interface SluiceApp {
   /** The configuration in force (after reloads). */
@@ -58,26 +52,14 @@ export interface SluiceApp {
   listen(): Promise<ListenAddresses>;
   /**
    * Rate-aware drain: /readyz turns 503 and new requests get 503 at once, queued requests keep
-   * being released at the allowed rate until `graceMs`, what is still queued then gets 503 with
+   * being granted at the allowed rate until `graceMs`, what is still queued then gets 503 with
    * Retry-After, in-flight requests finish; then the listeners close.
    */
   shutdown(graceMs?: number): Promise<void>;
   /** Closes at once: queued requests get 503, listeners and connection pools close. */
   close(): Promise<void>;
-  /**
-   * Swaps to a new, validated configuration atomically. An upstream whose limits keep their shape
-   * is updated in place (queues, tokens and pauses kept; a changed rate applies from the next
-   * release; other settings from the next attempt); one whose limits changed shape is replaced and
-   * the old one drains; removed upstreams drain.
-   */
+  /** Swaps to a new, validated configuration atomically (see Lifecycle#reload). */
   reload(config: Config): ReloadReport;
-}
-
-/** The redacted header paths of every log line (README, Operations). */
-export function redactPaths(config: Config): string[] {
-  const names = new Set(['authorization', 'cookie', 'set-cookie', 'proxy-authorization']);
-  for (const upstream of config.upstreams) for (const name of Object.keys(upstream.setHeaders)) names.add(name.toLowerCase());
-  return [...names].flatMap((name) => [`headers["${name}"]`, `req.headers["${name}"]`, `res.headers["${name}"]`]);
 }
 
 /** Builds sluice from a validated configuration. Nothing listens until `listen()`. */
@@ -86,74 +68,29 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
   const timers = deps.timers ?? systemTimers(clock);
   const logger = deps.logger ?? pino({ level: config.log.level, redact: { paths: redactPaths(config), censor: '[redacted]' } });
   const registry = new Registry();
-  let current = config;
-  /** The routed upstreams; replaced in place by a reload. */
-  const upstreams: Upstream[] = [];
-  /** Upstreams replaced or removed by a reload, draining; closed when their last request ends. */
-  const retiring = new Set<Upstream>();
-  const activeByUpstream = new Map<Upstream, number>();
-  const metrics = createMetrics(registry, () => upstreams.map((u) => ({ name: u.name, snapshot: () => u.scheduler.snapshot() })));
-  const store = deps.store ?? (await createStore(config.store, { clock, metrics: metrics.store, logger }));
-  const newUpstream = (upstreamConfig: Config['upstreams'][number]): Upstream =>
-    new Upstream(upstreamConfig, {
-      clock,
-      timers,
-      epochNow: deps.epochNow ?? Date.now,
-      random: deps.random ?? Math.random,
-      metrics: metrics.forUpstream(upstreamConfig.name),
-      store,
-      logger: logger.child({ upstream: upstreamConfig.name }),
-    });
-  for (const upstreamConfig of config.upstreams) upstreams.push(newUpstream(upstreamConfig));
-  const router = new Router(upstreams);
-  const closeIfDrained = (upstream: Upstream): void => {
-    if (!retiring.has(upstream) || (activeByUpstream.get(upstream) ?? 0) > 0) return;
-    retiring.delete(upstream);
-    void upstream.close();
-  };
-  const retire = (upstream: Upstream): void => {
-    upstream.scheduler.drain();
-    retiring.add(upstream);
-    closeIfDrained(upstream);
-  };
-  let state: 'running' | 'draining' | 'closed' = 'running';
-  const active = new Set<Exchange>();
-  const idleWaiters: (() => void)[] = [];
-  /** Resolves once no client request is in progress. */
-  const whenIdle = (): Promise<void> => (active.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)));
-
+  // The metrics read the upstreams only when scraped, after the lifecycle below exists.
+  const metrics = createMetrics(registry, () => lifecycle.upstreams.map((u) => ({ name: u.name, snapshot: () => u.scheduler.snapshot() })));
+  const store = deps.store ?? (await createStore(config.store, { clock, timers, metrics: metrics.store, logger }));
   const requestLogger = logger.child({}, { msgPrefix: '' });
-  const observer: ExchangeObserver = {
-    onStart(exchange) {
-      active.add(exchange);
-      activeByUpstream.set(exchange.upstream, (activeByUpstream.get(exchange.upstream) ?? 0) + 1);
-    },
-    onFinish(exchange) {
-      active.delete(exchange);
-      const left = (activeByUpstream.get(exchange.upstream) ?? 1) - 1;
-      if (left > 0) activeByUpstream.set(exchange.upstream, left);
-      else activeByUpstream.delete(exchange.upstream);
-      closeIfDrained(exchange.upstream);
-      if (requestLogger.isLevelEnabled('info')) {
-        const url = exchange.req.url ?? '/';
-        const query = url.indexOf('?');
-        requestLogger.info(
-          {
-            upstream: exchange.upstream.name,
-            method: exchange.method,
-            path: query === -1 ? url : url.slice(0, query),
-            status: exchange.status,
-            outcome: exchange.outcome,
-            attempts: exchange.attempts,
-            queueMs: Math.round(exchange.queueMs),
-            upstreamMs: exchange.upstreamMs === undefined ? undefined : Math.round(exchange.upstreamMs),
-          },
-          'request',
-        );
-      }
-      if (active.size === 0) for (const resolve of idleWaiters.splice(0)) resolve();
-    },
-  };
+  const router = new Router([]);
+  const lifecycle = new Lifecycle({
+    config,
+    router,
+    clock,
+    timers,
+    newUpstream: (upstreamConfig) =>
+      new Upstream(upstreamConfig, {
+        clock,
+        timers,
+        epochNow: deps.epochNow ?? Date.now,
+        random: deps.random ?? Math.random,
+        metrics: metrics.forUpstream(upstreamConfig.name),
+        store,
+        logger: logger.child({ upstream: upstreamConfig.name }),
+      }),
+    onRequestEnd: (exchange) => logRequest(requestLogger, exchange),
+    onLogLevel: (level) => (logger.level = level),
+  });
 
   // Fastify's instance type follows its logger's; both listeners share sluice's pino logger.
   const fastifyLogger: FastifyBaseLogger = logger;
@@ -166,83 +103,46 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
     http: { maxHeaderSize: config.listen.maxHeaderSize, headersTimeout: config.listen.headersTimeout },
     return503OnClosing: false,
   });
-  // Fastify's own errors (a malformed request it refused before routing) as problem+json.
-  proxy.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
-    const status = error.statusCode ?? 500;
-    reply.hijack();
-    if (status === 413) return sendProblem(reply.raw, 'SLUICE_BODY_TOO_LARGE', 'the request body is larger than listen.bodyLimit', { close: true });
-    if (status >= 400 && status < 500) return sendProblem(reply.raw, 'SLUICE_BAD_REQUEST', error.message, { close: true });
-    logger.error({ err: error }, 'unexpected error in the proxy listener');
-    sendProblem(reply.raw, 'SLUICE_INTERNAL', 'unexpected error', { close: true });
-  });
-  proxy.setNotFoundHandler((request, reply) => {
-    reply.hijack();
-    sendProblem(reply.raw, 'SLUICE_NO_ROUTE', `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`);
-  });
-  proxyPlugin(proxy, {
+  await proxy.register(proxyPlugin, {
     router,
-    observer,
+    observer: lifecycle.observer,
     bodyLimitBytes: config.listen.bodyLimit,
-    accepting: () => state === 'running',
+    accepting: () => lifecycle.state === 'running',
+    upstreams: { close: () => lifecycle.closeUpstreams() },
+    logError: (err) => logger.error({ err }, 'unexpected error in the proxy listener'),
   });
 
   const admin: FastifyInstance = Fastify({ loggerInstance: fastifyLogger, logController: new LogController({ disableRequestLogging: true }) });
-  adminPlugin(admin, {
+  await admin.register(adminPlugin, {
     registry,
     ready: () => {
-      if (state !== 'running') return { ready: false, reason: state === 'draining' ? 'draining' : 'closed' };
+      if (lifecycle.state !== 'running') return { ready: false, reason: lifecycle.state === 'draining' ? 'draining' : 'closed' };
       // A Redis store with onError: deny refuses every request while Redis fails.
       return storeReady(config.store, store) ? { ready: true } : { ready: false, reason: 'store unavailable' };
     },
-    state: () => ({
-      state,
-      upstreams: upstreams.map((u) => {
-        const snapshot = u.scheduler.snapshot();
-        return {
-          name: u.name,
-          prefix: u.config.prefix,
-          target: u.config.target,
-          queued: snapshot.queued,
-          inFlight: snapshot.inFlight,
-          keys: snapshot.keys,
-          limits: snapshot.rules.map((rule) => ({ ...rule, gate: rule.keyed ? undefined : u.scheduler.gateSnapshot(rule.index) })),
-          busiestKeys: u.scheduler.busiestLanes(20).map((lane) => ({
-            keys: current.admin.redactKeys ? lane.keys.map(hashKey) : lane.keys,
-            queued: lane.queued,
-            // Each keyed rule's bucket, slots and pause for this key.
-            limits: snapshot.rules.flatMap((rule) => {
-              const gate = rule.keyed ? u.scheduler.gateSnapshot(rule.index, lane.keys[rule.index] ?? '') : undefined;
-              return gate ? [{ rule: rule.index, tokens: gate.tokens, inFlight: gate.inFlight, pausedForMs: gate.pausedForMs }] : [];
-            }),
-          })),
-        };
-      }),
-    }),
+    state: () => stateView({ state: lifecycle.state, upstreams: lifecycle.upstreams, redactKeys: lifecycle.config.admin.redactKeys }),
   });
 
   await Promise.all([proxy.ready(), admin.ready()]);
 
-  const closeAll = async (): Promise<void> => {
-    state = 'closed';
-    for (const upstream of [...upstreams, ...retiring]) upstream.scheduler.close();
-    for (const exchange of active) exchange.shutdown();
+  /** The listeners close; the pools close with the client listener (its onClose), then the store. */
+  const closeListeners = async (): Promise<void> => {
     const closing = Promise.all([proxy.close(), admin.close()]);
     // Connections opened but never used would hold close() until the client or headersTimeout
     // closes them; once nothing is in flight, every connection left is one of those or idle.
-    await whenIdle();
+    await lifecycle.whenIdle();
     proxy.server.closeAllConnections();
     await closing;
-    await Promise.all([...upstreams, ...retiring].map((u) => u.close()));
     await store.close();
   };
 
   return {
     get config() {
-      return current;
+      return lifecycle.config;
     },
     proxy,
     admin,
-    upstreams,
+    upstreams: lifecycle.upstreams,
     registry,
     logger,
     async listen() {
@@ -252,52 +152,10 @@ export async function buildApp(config: Config, deps: AppDeps = {}): Promise<Slui
       await warmUpHttpClient(addresses.admin);
       return addresses;
     },
-    async shutdown(graceMs = current.shutdown.grace) {
-      if (state !== 'running') return;
-      state = 'draining';
-      for (const upstream of upstreams) upstream.scheduler.drain();
-      let graceTimer: NodeJS.Timeout | undefined;
-      await Promise.race([whenIdle(), new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)))]);
-      clearTimeout(graceTimer);
-      // Grace is over: closeAll refuses what is still waiting; in-flight attempts finish on their own.
-      await closeAll();
-    },
-    close: closeAll,
-    reload(next) {
-      const needsRestart = (['listen', 'admin', 'store'] as const).filter((section) => JSON.stringify(next[section]) !== JSON.stringify(current[section]));
-      const updated: string[] = [];
-      const replaced: string[] = [];
-      const added: string[] = [];
-      const byName = new Map(upstreams.map((u) => [u.name, u]));
-      const nextUpstreams: Upstream[] = [];
-      for (const upstreamConfig of next.upstreams) {
-        const existing = byName.get(upstreamConfig.name);
-        byName.delete(upstreamConfig.name);
-        if (existing?.apply(upstreamConfig)) {
-          nextUpstreams.push(existing);
-          updated.push(existing.name);
-          continue;
-        }
-        if (existing) {
-          retire(existing);
-          replaced.push(existing.name);
-        } else added.push(upstreamConfig.name);
-        nextUpstreams.push(newUpstream(upstreamConfig));
-      }
-      for (const removed of byName.values()) retire(removed);
-      upstreams.splice(0, upstreams.length, ...nextUpstreams);
-      router.set(upstreams);
-      logger.level = next.log.level;
-      // What needs a restart stays as it was, so the configuration in force says what runs.
-      current = { ...next, listen: current.listen, admin: current.admin, store: current.store };
-      return { updated, replaced, added, removed: [...byName.keys()], needsRestart };
-    },
+    shutdown: (graceMs = lifecycle.config.shutdown.grace) => lifecycle.shutdown(graceMs, closeListeners),
+    close: () => lifecycle.close(closeListeners),
+    reload: (next) => lifecycle.reload(next),
   };
-}
-
-/** A key as /state shows it with `admin.redactKeys`: stable, not reversible. */
-function hashKey(key: string): string {
-  return key === '' ? '' : `sha256:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
 /**
@@ -317,5 +175,3 @@ async function warmUpHttpClient(admin: AddressInfo): Promise<void> {
     await client.close().catch(() => undefined);
   }
 }
-
-export { PROBLEMS };

@@ -10,9 +10,11 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { stringify } from 'yaml';
-import { buildApp, redactPaths, type SluiceApp } from './app.js';
-import { ConfigError, loadConfigFile } from './config/load-config.js';
+import { buildApp, type SluiceApp } from './app.js';
+import { ConfigError } from './config/config-error.js';
+import { loadConfigFile } from './config/load-config.js';
 import { quickConfig } from './config/quick-mode.js';
+import { redactPaths } from './http/request-log.js';
 import type { Config } from './config/schema.js';
 
 const EXIT_OK = 0;

@@ -10,5 +10,7 @@
  * await app.shutdown();
  */
 export { buildApp, type AppDeps, type ListenAddresses, type SluiceApp } from './app.js';
-export { ConfigError, loadConfigFile, parseConfig, type ConfigProblem, type Env } from './config/load-config.js';
+export { ConfigError, type ConfigProblem } from './config/config-error.js';
+export type { Env } from './config/env.js';
+export { loadConfigFile, parseConfig } from './config/load-config.js';
 export { configJsonSchema, configSchema, type Config, type ConfigInput, type LimitConfig, type StoreConfig, type UpstreamConfig } from './config/schema.js';

@@ -4,7 +4,7 @@
  * scheduler and not the harness. `advanceTo(t)` fires every timer due by `t` in order, each with the
  * clock at its due instant.
  */
-import type { Clock, TimerHandle, Timers } from '../../src/scheduler/ports.js';
+import type { Clock, TimerHandle, Timers } from '../../src/core/time.js';
 
 interface HeapTimer {
   at: number;
@@ -30,8 +30,8 @@ export class BenchTimers implements Timers {
     this.clock = clock;
   }
 
-  setAt(atMs: number, fn: () => void): TimerHandle {
-    const timer: HeapTimer = { at: Math.max(atMs, this.clock.current), seq: this.#seq++, fn, cancelled: false };
+  setAt(at: number, fn: () => void): TimerHandle {
+    const timer: HeapTimer = { at: Math.max(at, this.clock.current), seq: this.#seq++, fn, cancelled: false };
     this.#push(timer);
     return timer as unknown as TimerHandle;
   }

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { RuleSpec } from '../../src/scheduler/gate.js';
+import type { RuleSpec } from '../../src/scheduler/model.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import { BenchClock, BenchTimers } from './manual-time.js';
 import { ROOT } from './processes.js';

@@ -7,7 +7,7 @@
  *   npm run load:micro -- [--rounds 5] [--round-ms 1000] [common flags]
  */
 import { TokenBucket } from '../../src/core/token-bucket.js';
-import type { Ticket } from '../../src/scheduler/ticket.js';
+import type { Ticket } from '../../src/scheduler/model.js';
 import { median, round, type TargetResult } from '../lib/report.js';
 import { createProgress } from '../lib/progress.js';
 import { parseScenarioArgs, runScenario } from '../lib/scenario.js';
@@ -85,7 +85,7 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
         const { scheduler, clock } = await benchScheduler([{ ratePerSec: 1_000_000_000, burst: 1_000_000 }]);
         const request = {
           keys: [] as string[],
-          deadline: Number.POSITIVE_INFINITY,
+          deadlineAt: Number.POSITIVE_INFINITY,
           onGrant: (t: Ticket) => (t.sent(), t.release('ok')),
           onRefuse: () => undefined,
         };
@@ -117,7 +117,7 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
         return (n) => {
           for (let i = 0; i < n; i++) {
             clock.current += 0.001;
-            scheduler.acquire({ keys: keys[k++ % 1000] as string[], deadline: Number.POSITIVE_INFINITY, onGrant, onRefuse: () => undefined });
+            scheduler.acquire({ keys: keys[k++ % 1000] as string[], deadlineAt: Number.POSITIVE_INFINITY, onGrant, onRefuse: () => undefined });
           }
         };
       },
@@ -130,8 +130,8 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
       name: 'Scheduler enqueue behind an empty bucket (one lane, FIFO)',
       async setup() {
         const { scheduler } = await benchScheduler([{ ratePerSec: 1 / 3600, burst: 1 }]);
-        scheduler.acquire({ keys: [], deadline: Number.POSITIVE_INFINITY, onGrant: () => undefined, onRefuse: () => undefined }); // takes the only token
-        const request = { keys: [] as string[], deadline: Number.POSITIVE_INFINITY, onGrant: () => undefined, onRefuse: () => undefined };
+        scheduler.acquire({ keys: [], deadlineAt: Number.POSITIVE_INFINITY, onGrant: () => undefined, onRefuse: () => undefined }); // takes the only token
+        const request = { keys: [] as string[], deadlineAt: Number.POSITIVE_INFINITY, onGrant: () => undefined, onRefuse: () => undefined };
         return (n) => {
           for (let i = 0; i < n; i++) scheduler.acquire(request);
         };
@@ -146,7 +146,7 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
       async setup() {
         const { scheduler, timers } = await benchScheduler([{ ratePerSec: 1000, burst: 1 }]);
         const granted: Ticket[] = [];
-        const request = { keys: [] as string[], deadline: Number.POSITIVE_INFINITY, onGrant: (t: Ticket) => void granted.push(t), onRefuse: () => undefined };
+        const request = { keys: [] as string[], deadlineAt: Number.POSITIVE_INFINITY, onGrant: (t: Ticket) => void granted.push(t), onRefuse: () => undefined };
         return (n) => {
           for (let i = 0; i < n; i++) scheduler.acquire(request);
           let released = 0;
@@ -180,7 +180,7 @@ const benchmarks: { benchmark: Benchmark; batch: number; unit: string }[] = [
         const keys = Array.from({ length: 1000 }, (_, i) => ['', `key-${i}`]);
         return (n) => {
           for (let i = 0; i < n; i++)
-            scheduler.acquire({ keys: keys[i % 1000] as string[], deadline: Number.POSITIVE_INFINITY, onGrant, onRefuse: () => undefined });
+            scheduler.acquire({ keys: keys[i % 1000] as string[], deadlineAt: Number.POSITIVE_INFINITY, onGrant, onRefuse: () => undefined });
           let released = 0;
           while (released < n) {
             const next = timers.nextAt();

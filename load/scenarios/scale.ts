@@ -27,7 +27,7 @@ import { median, round, type Table } from '../lib/report.js';
 import { log, parseScenarioArgs, runScenario } from '../lib/scenario.js';
 import { benchScheduler } from '../lib/scheduler-bench.js';
 import { heapByConstructor, heapGrowth } from '../lib/heap-snapshot.js';
-import type { Ticket } from '../../src/scheduler/ticket.js';
+import type { Ticket } from '../../src/scheduler/model.js';
 
 const { common, values } = parseScenarioArgs(
   {
@@ -394,7 +394,7 @@ async function idleKeyBreakdown(keys: number) {
   gc();
   const before = heapByConstructor();
   for (let i = 0; i < keys; i++) {
-    scheduler.acquire({ keys: ['', `idle-${i}`], deadline: Number.POSITIVE_INFINITY, onGrant: (t) => void granted.push(t), onRefuse: () => undefined });
+    scheduler.acquire({ keys: ['', `idle-${i}`], deadlineAt: Number.POSITIVE_INFINITY, onGrant: (t) => void granted.push(t), onRefuse: () => undefined });
     timers.advanceTo(clock.current + 1);
     for (const ticket of granted) {
       ticket.sent();
@@ -436,7 +436,7 @@ async function schedulerCost(idleKeys: number, queued: number) {
   );
   const granted: Ticket[] = [];
   const request = (key: string): void => {
-    scheduler.acquire({ keys: ['', key], deadline: Number.POSITIVE_INFINITY, onGrant: (t) => void granted.push(t), onRefuse: () => undefined });
+    scheduler.acquire({ keys: ['', key], deadlineAt: Number.POSITIVE_INFINITY, onGrant: (t) => void granted.push(t), onRefuse: () => undefined });
   };
   const rows: { op: string; count: number; ms: number }[] = [];
   gc();

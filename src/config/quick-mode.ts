@@ -1,5 +1,6 @@
 import type { ConfigInput } from './schema.js';
-import { formatPath, validateConfig, type Locator } from './load-config.js';
+import { formatPath, type Locator } from './config-error.js';
+import { validateConfig } from './load-config.js';
 import type { Config } from './schema.js';
 
 /** The flags of quick mode: one upstream mounted at `/`, for the common sidecar case. */

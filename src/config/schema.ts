@@ -85,7 +85,7 @@ const adminSchema = z
   .strictObject({
     host: host.default('0.0.0.0'),
     port: port.default(9090),
-    /** Show the keys in /state as a SHA-256 prefix instead of as written (they may be account ids). */
+    /** Show the keys in /state as their SHA-256 digest instead of as written (they may be account ids). */
     redactKeys: z.boolean().default(false),
   })
   .meta({ description: 'The admin listener: /metrics, /healthz, /readyz, /state. Never on the client port.' });
@@ -157,18 +157,23 @@ const limitSchema = z
     return out;
   });
 
-const queueSchema = z
-  .strictObject({
-    /** Requests queued across all keys of the upstream. */
-    maxSize: z.number().int().min(0).default(10_000),
-    /** Requests queued per key; defaults to maxSize. */
-    maxPerKey: z.number().int().min(0).optional(),
-    /** Longest a request may wait in the queue; refused at once when the predicted wait is longer. */
-    maxWait: duration.prefault('60s'),
-    /** A request header by which a client shortens its own maxWait (`Sluice-Max-Wait: 2s`); false: none. */
-    maxWaitHeader: z.union([headerName, z.literal(false)]).default('sluice-max-wait'),
-  })
-  .transform((queue) => ({ ...queue, maxPerKey: queue.maxPerKey ?? queue.maxSize }));
+const queueFields = z.strictObject({
+  /** Requests queued across all keys of the upstream. */
+  maxSize: z.number().int().min(0).default(10_000),
+  /** Requests queued per key; defaults to maxSize. */
+  maxPerKey: z.number().int().min(0).optional(),
+  /** Longest a request may wait in the queue; refused at once when the predicted wait is longer. */
+  maxWait: duration.prefault('60s'),
+  /** A request header by which a client shortens its own maxWait (`Sluice-Max-Wait: 2s`); false: none. */
+  maxWaitHeader: z.union([headerName, z.literal(false)]).default('sluice-max-wait'),
+});
+
+const queueSchema = queueFields.transform((queue) => ({ ...queue, maxPerKey: queue.maxPerKey ?? queue.maxSize }));
+
+const backoffSchema = z.strictObject({
+  base: duration.prefault('100ms'),
+  max: duration.prefault('10s'),
+});
 
 const retryOn = z.union([z.literal(429), z.literal(502), z.literal(503), z.literal(504), z.enum(['timeout', 'connect', 'reset'])]);
 
@@ -176,12 +181,7 @@ const retrySchema = z.strictObject({
   /** Total attempts, the first included; 1 disables retries. */
   attempts: z.number().int().min(1).max(100).default(5),
   on: z.array(retryOn).default([429, 503, 'timeout', 'connect']),
-  backoff: z
-    .strictObject({
-      base: duration.prefault('100ms'),
-      max: duration.prefault('10s'),
-    })
-    .prefault({}),
+  backoff: backoffSchema.prefault({}),
   /** Wait what the upstream's Retry-After says (both forms), and pause the whole key meanwhile. */
   respectRetryAfter: z.boolean().default(true),
   /** Request bodies up to this size are buffered so they can be sent again; larger ones stream and are not retried. */
@@ -256,6 +256,12 @@ export const configSchema = z
     upstreams: z.array(upstreamSchema).min(1, 'at least one upstream is required'),
   })
   .meta({ title: 'sluice configuration', description: 'https://github.com/sluice-proxy/sluice#configuration' });
+
+/**
+ * The sections the cross-field rules read fields of (config/cross-check.ts), so that a field left
+ * out is read with its default from here, not from a second copy.
+ */
+export const sectionSchemas = { listen: listenSchema, admin: adminSchema, queue: queueFields, backoff: backoffSchema };
 
 /** The validated configuration: every default filled in, durations in ms, sizes in bytes, rates per second. */
 export type Config = z.output<typeof configSchema>;

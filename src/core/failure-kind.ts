@@ -1,4 +1,4 @@
-import { isIdempotent } from './retry-policy.js';
+import { isIdempotent } from './http-rules.js';
 
 /**
  * What an attempt that ended without a usable answer tells the client, the retry loop and the

@@ -1,4 +1,5 @@
 import { fullJitterMs, type BackoffPolicy } from './backoff.js';
+import { RETRYABLE_STATUSES, isIdempotent, isThrottle } from './http-rules.js';
 
 /** What ended an attempt. */
 export type AttemptOutcome =
@@ -59,11 +60,6 @@ export type RetryDecision =
 /** A decision to retry. */
 export type RetryPlan = Extract<RetryDecision, { retry: true }>;
 
-const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-
-/** Statuses sluice treats as "the upstream did not get to your request". */
-const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
-
 /**
  * Decides whether an attempt is retried, and after how long.
  *
@@ -87,9 +83,9 @@ export function decideRetry(outcome: AttemptOutcome, policy: RetryPolicy, contex
 
   // A Retry-After says the request was not processed even when its value is not used for the delay.
   const retryAfterMs = outcome.kind === 'status' ? outcome.retryAfterMs : undefined;
-  const throttled = reason === '429' || (reason === '503' && retryAfterMs !== undefined);
+  const throttled = outcome.kind === 'status' && isThrottle(outcome.status, retryAfterMs !== undefined);
   const notProcessed = throttled || reason === 'connect';
-  if (!notProcessed && !context.idempotencyKey && !IDEMPOTENT_METHODS.has(context.method)) return { retry: false, stop: 'unsafe' };
+  if (!notProcessed && !context.idempotencyKey && !isIdempotent(context.method)) return { retry: false, stop: 'unsafe' };
 
   const delayMs = (policy.respectRetryAfter ? retryAfterMs : undefined) ?? fullJitterMs(context.attempt - 1, policy.backoff, context.random);
   if (delayMs > context.remainingMs) return { retry: false, stop: 'budget' };
@@ -104,9 +100,4 @@ function reasonOf(outcome: AttemptOutcome): RetryReason | undefined {
 function reasonToOn(reason: RetryReason): RetryOn {
   const n = Number(reason);
   return Number.isNaN(n) ? (reason as RetryOn) : (n as RetryOn);
-}
-
-/** True for the methods HTTP defines as idempotent. */
-export function isIdempotent(method: string): boolean {
-  return IDEMPOTENT_METHODS.has(method);
 }

@@ -1,3 +1,5 @@
+import { pathWithoutQuery } from './http-rules.js';
+
 /**
  * A path that could leave the upstream's base path once the upstream decodes it is refused rather
  * than forwarded: dot segments (`..`, `.`), raw or percent-encoded (`%2e%2e`), also where they are
@@ -6,8 +8,7 @@
  * is safe.
  */
 export function unsafePathReason(path: string): string | undefined {
-  const query = path.indexOf('?');
-  const pathOnly = query === -1 ? path : path.slice(0, query);
+  const pathOnly = pathWithoutQuery(path);
   if (!pathOnly.startsWith('/')) return 'the request target must be a path (origin-form)';
   if (pathOnly.includes('\\') || /%5c/i.test(pathOnly)) return 'backslashes are not allowed in the path';
   if (/%00/.test(pathOnly)) return 'NUL bytes are not allowed in the path';

@@ -22,6 +22,36 @@
  * bucket.take(0);          // first token at t=0
  * bucket.availableAt();    // 50: the next token is due 50 ms later
  */
+
+/**
+ * The GCRA arithmetic on its own, as functions of the state (`tat`, -Infinity for a bucket never
+ * used), the interval (ms per token), the burst and an instant: the bucket below keeps its state
+ * in this process, the Redis store keeps it in Redis and a hint of it here.
+ */
+export const gcra = {
+  /** The first instant at which `n` tokens are available (may be in the past). */
+  availableAt(tat: number, intervalMs: number, burst: number, n = 1): number {
+    return tat - (burst - n) * intervalMs;
+  },
+  /** Tokens available at `now`, fractional, at most `burst`. */
+  tokensAt(tat: number, intervalMs: number, burst: number, now: number): number {
+    if (tat === Number.NEGATIVE_INFINITY) return burst;
+    return Math.min(burst, burst - (tat - now) / intervalMs);
+  },
+  /** The state after taking `n` tokens at `at` (which must have them). */
+  take(tat: number, intervalMs: number, at: number, n = 1): number {
+    return Math.max(tat, at) + n * intervalMs;
+  },
+  /** The state after a token taken earlier was used at `at` (see TokenBucket#usedAt). */
+  usedAt(tat: number, intervalMs: number, at: number, toleranceMs: number): number {
+    return Math.max(tat, at - toleranceMs + intervalMs);
+  },
+  /** The state after `n` tokens taken earlier are given back. */
+  refund(tat: number, intervalMs: number, n = 1): number {
+    return tat - n * intervalMs;
+  },
+};
+
 export class TokenBucket {
   #ratePerSec: number;
   #burst: number;
@@ -58,7 +88,7 @@ export class TokenBucket {
 
   /** The first instant at which `n` tokens are available (may be in the past). */
   availableAt(n = 1): number {
-    return this.#tat - (this.#burst - n) * this.#intervalMs;
+    return gcra.availableAt(this.#tat, this.#intervalMs, this.#burst, n);
   }
 
   /**
@@ -67,7 +97,7 @@ export class TokenBucket {
    */
   take(at: number, n = 1): boolean {
     if (n > this.#burst || this.availableAt(n) > at) return false;
-    this.#tat = Math.max(this.#tat, at) + n * this.#intervalMs;
+    this.#tat = gcra.take(this.#tat, this.#intervalMs, at, n);
     if (at > this.#lastMs) this.#lastMs = at;
     return true;
   }
@@ -80,19 +110,17 @@ export class TokenBucket {
    * millisecond between release and write would otherwise lengthen every interval. Never adds tokens.
    */
   usedAt(at: number, toleranceMs = 0): void {
-    const floor = at - toleranceMs + this.#intervalMs;
-    if (floor > this.#tat) this.#tat = floor;
+    this.#tat = gcra.usedAt(this.#tat, this.#intervalMs, at, toleranceMs);
   }
 
   /** Gives back `n` tokens taken earlier (a reservation that was not used). */
   refund(n = 1): void {
-    this.#tat -= n * this.#intervalMs;
+    this.#tat = gcra.refund(this.#tat, this.#intervalMs, n);
   }
 
   /** Tokens available at `now`, fractional, at most `burst`. */
   tokensAt(now: number): number {
-    if (this.#tat === Number.NEGATIVE_INFINITY) return this.#burst;
-    return Math.min(this.#burst, this.#burst - (this.#tat - now) / this.#intervalMs);
+    return gcra.tokensAt(this.#tat, this.#intervalMs, this.#burst, now);
   }
 
   /** The instant from which the bucket is full, i.e. holds no information worth keeping. */

@@ -1,14 +1,25 @@
-import { createHash } from 'node:crypto';
+/**
+ * The client listener's one route, as a fastify plugin: every method, every path. A request passes
+ * the guards (guards.ts), is matched to its upstream by prefix (router.ts), gets its keys
+ * (request-keys.ts), its options from its headers (Sluice-Max-Wait, the priority) and its body
+ * (request-body.ts), and is handed to an Exchange with a NodeReply. Fastify's body parsing is
+ * switched off: sluice reads (or streams) the raw body itself. Fastify's own refusals and unknown
+ * routes are answered as problem+json too. The upstreams' connection pools close with the
+ * listener (`onClose`), once the requests through it have ended.
+ */
 import type { IncomingMessage, Server } from 'node:http';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { KeySource } from '../core/key-template.js';
-import { unsafePathReason } from '../core/safe-path.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { fastifyPlugin } from 'fastify-plugin';
+import type { Priority } from '../core/aging-queue.js';
+import { SHUTDOWN_RETRY_AFTER_MS, pathWithoutQuery } from '../core/http-rules.js';
 import { parseDurationMs } from '../core/units.js';
-import { Exchange, type ExchangeObserver } from '../upstream/exchange.js';
-import type { Priority } from '../scheduler/ticket-queue.js';
+import { Exchange, type ExchangeObserver } from '../forward/exchange.js';
 import type { UpstreamSettings } from '../upstream/upstream.js';
-import { sendProblem } from './problems.js';
+import { sendProblem } from './answers.js';
+import { hasBody, refusalBeforeRouting, unsafeRestReason } from './guards.js';
+import { NodeReply } from './node-reply.js';
 import { prepareBody, type BodyResult } from './request-body.js';
+import { keysOf } from './request-keys.js';
 import type { Router } from './router.js';
 
 export interface ProxyPluginOptions {
@@ -18,96 +29,109 @@ export interface ProxyPluginOptions {
   readonly bodyLimitBytes: number;
   /** False once draining: new requests get 503 SLUICE_SHUTTING_DOWN. */
   readonly accepting: () => boolean;
+  /** The upstreams behind the route: closed (their connection pools) when the listener closes. */
+  readonly upstreams: { close(): Promise<void> };
+  /** Where an error fastify did not expect is logged. */
+  readonly logError: (err: Error) => void;
 }
 
 /** Values of the priority header; anything else is normal. */
 const PRIORITIES: Readonly<Record<string, Priority>> = { high: 0, normal: 1, low: 2 };
 
-/** Keys longer than this are replaced by their hash, so a huge header cannot make a huge key. */
-const MAX_KEY_LENGTH = 256;
-
-/**
- * The client listener's one route: every method, every path. It matches the upstream by prefix,
- * computes the request's keys, prepares its body and hands it to an Exchange. Fastify's body
- * parsing is switched off: sluice reads (or streams) the raw body itself.
- */
-export function proxyPlugin(app: FastifyInstance, options: ProxyPluginOptions): void {
-  checkTimeoutsPromptly(app.server);
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request: FastifyRequest, _payload: IncomingMessage, done: (err: null) => void) => done(null));
-
-  const handler = (request: FastifyRequest, reply: FastifyReply): void => {
-    reply.hijack();
-    const req = request.raw;
-    const res = reply.raw;
-    const url = req.url ?? '/';
-    if (!chunkedOnly(req)) {
-      // Node's parser leaves only `X, chunked` here: sluice would forward the still-coded bytes as
-      // the content (RFC 9112 §6.1: a coding the server does not understand gets 501).
-      return sendProblem(res, 'SLUICE_NOT_IMPLEMENTED', 'the only transfer coding sluice accepts is chunked', { close: true });
-    }
-    // Checked before routing, so that `GET http://host/ HTTP/1.1` is refused as what it is.
-    const notAPath = url.startsWith('/') ? undefined : unsafePathReason(url);
-    if (notAPath !== undefined) return sendProblem(res, 'SLUICE_BAD_REQUEST', notAPath, { close: true });
-    if (hostLines(req.rawHeaders) > 1) {
-      // RFC 9112 §3.2: more than one Host is a 400, so no front proxy can route by another one.
-      return sendProblem(res, 'SLUICE_BAD_REQUEST', 'more than one Host header', { close: true });
-    }
-    const upstream = options.router.match(url);
-    if (!upstream) {
-      return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathOf(url)}`, { close: hasBody(req) });
-    }
-    const settings = upstream.settings;
-    // `/api` and `/api?x=1` under prefix `/api` mean the upstream's root: check it as `/` + rest.
-    const rest = url.slice(settings.prefix.length);
-    const unsafe = unsafePathReason(rest === '' || rest.startsWith('?') ? `/${rest}` : rest);
-    if (unsafe !== undefined) {
-      return sendProblem(res, 'SLUICE_BAD_REQUEST', unsafe, { close: hasBody(req) });
-    }
-    const { queue, retry } = settings.config;
-    let clientMaxWaitMs: number | undefined;
-    const maxWaitHeader = queue.maxWaitHeader === false ? undefined : req.headers[queue.maxWaitHeader];
-    if (maxWaitHeader !== undefined) {
-      clientMaxWaitMs = parseDurationMs(Array.isArray(maxWaitHeader) ? maxWaitHeader[0] : maxWaitHeader.trim());
-      if (clientMaxWaitMs === undefined) {
-        return sendProblem(res, 'SLUICE_BAD_REQUEST', `${queue.maxWaitHeader as string} must be a duration such as 2s or 500ms`, { close: hasBody(req) });
-      }
-    }
-    const priorityHeader = settings.config.priority === undefined ? undefined : req.headers[settings.config.priority.header];
-    const priority = typeof priorityHeader === 'string' ? PRIORITIES[priorityHeader.trim().toLowerCase()] : undefined;
-    const body = prepareBody(req, { limitBytes: options.bodyLimitBytes, bufferBytes: retry.maxBodySize });
-    const exchange = new Exchange({
-      upstream,
-      req,
-      res,
-      rest,
-      keys: keysOf(settings, req, rest),
-      dropContentLength: body instanceof Promise || body.kind !== 'stream',
-      clientMaxWaitMs,
-      priority,
-      observer: options.observer,
+export const proxyPlugin = fastifyPlugin<ProxyPluginOptions>(
+  (app, options, done) => {
+    checkTimeoutsPromptly(app.server);
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request: FastifyRequest, _payload: IncomingMessage, parsed: (err: null) => void) => parsed(null));
+    // Fastify's own errors (a malformed request it refused before routing) as problem+json.
+    app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+      const status = error.statusCode ?? 500;
+      reply.hijack();
+      if (status === 413) return sendProblem(reply.raw, 'SLUICE_BODY_TOO_LARGE', 'the request body is larger than listen.bodyLimit', { close: true });
+      if (status >= 400 && status < 500) return sendProblem(reply.raw, 'SLUICE_BAD_REQUEST', error.message, { close: true });
+      options.logError(error);
+      sendProblem(reply.raw, 'SLUICE_INTERNAL', 'unexpected error', { close: true });
     });
-    if (!options.accepting()) {
-      return exchange.refuse('SLUICE_SHUTTING_DOWN', 'sluice is shutting down', 'rejected', 1000, hasBody(req));
-    }
-    if (body instanceof Promise) void body.then((result) => begin(exchange, result));
-    else begin(exchange, body);
-  };
+    app.setNotFoundHandler((request, reply) => {
+      reply.hijack();
+      sendProblem(reply.raw, 'SLUICE_NO_ROUTE', `no route for ${request.method} ${pathWithoutQuery(request.url)}`);
+    });
+    const handler = (request: FastifyRequest, reply: FastifyReply): void => {
+      reply.hijack();
+      forward(request.raw, reply.raw, options);
+    };
+    // Every method fastify routes (CONNECT never reaches a route: sluice is not a forward proxy).
+    app.all('/*', handler);
+    app.all('/', handler);
+    app.addHook('onClose', () => options.upstreams.close());
+    done();
+  },
+  { name: 'sluice-proxy', fastify: '5.x' },
+);
 
-  // Every method fastify routes (CONNECT never reaches a route: sluice is not a forward proxy).
-  app.all('/*', handler);
-  app.all('/', handler);
+function forward(req: IncomingMessage, res: FastifyReply['raw'], options: ProxyPluginOptions): void {
+  const url = req.url ?? '/';
+  const refused = refusalBeforeRouting(req, url);
+  if (refused) return sendProblem(res, refused.code, refused.detail, { close: true });
+  const upstream = options.router.match(url);
+  if (!upstream) return sendProblem(res, 'SLUICE_NO_ROUTE', `no upstream is mounted at ${pathWithoutQuery(url)}`, { close: hasBody(req) });
+  const settings = upstream.settings;
+  const rest = url.slice(settings.prefix.length);
+  const unsafe = unsafeRestReason(rest);
+  if (unsafe !== undefined) return sendProblem(res, 'SLUICE_BAD_REQUEST', unsafe, { close: hasBody(req) });
+  const clientMaxWaitMs = maxWaitOf(req, settings);
+  if (clientMaxWaitMs === null) {
+    const detail = `${settings.config.queue.maxWaitHeader as string} must be a duration such as 2s or 500ms`;
+    return sendProblem(res, 'SLUICE_BAD_REQUEST', detail, { close: hasBody(req) });
+  }
+  const body = prepareBody(req, { limitBytes: options.bodyLimitBytes, bufferBytes: settings.config.retry.maxBodySize });
+  const exchange = new Exchange({
+    upstream,
+    request: {
+      method: req.method ?? 'GET',
+      url,
+      rawHeaders: req.rawHeaders,
+      connection: req.headers.connection,
+      idempotencyKey: req.headers['idempotency-key'] !== undefined,
+    },
+    reply: new NodeReply(req, res),
+    rest,
+    keys: keysOf(settings.keyTemplates, req, rest),
+    dropContentLength: body instanceof Promise || body.kind !== 'stream',
+    clientMaxWaitMs,
+    priority: priorityOf(req, settings),
+    observer: options.observer,
+  });
+  if (!options.accepting()) {
+    return exchange.refuse('SLUICE_SHUTTING_DOWN', 'sluice is shutting down', 'rejected', { retryAfterMs: SHUTDOWN_RETRY_AFTER_MS, close: hasBody(req) });
+  }
+  if (body instanceof Promise) void body.then((result) => begin(exchange, result));
+  else begin(exchange, body);
 }
 
 function begin(exchange: Exchange, body: BodyResult): void {
   switch (body.kind) {
     case 'too-large':
-      return exchange.refuse('SLUICE_BODY_TOO_LARGE', 'the request body is larger than listen.bodyLimit', 'rejected', undefined, true);
+      return exchange.refuse('SLUICE_BODY_TOO_LARGE', 'the request body is larger than listen.bodyLimit', 'rejected', { close: true });
     case 'aborted':
       return; // the client went away while sending: the close handler already ended the exchange
     default:
       return exchange.start(body);
   }
+}
+
+/** The client's own limit on its queue wait (`queue.maxWaitHeader`): undefined if none, null if unreadable. */
+function maxWaitOf(req: IncomingMessage, settings: UpstreamSettings): number | undefined | null {
+  const { maxWaitHeader } = settings.config.queue;
+  const value = maxWaitHeader === false ? undefined : req.headers[maxWaitHeader];
+  if (value === undefined) return undefined;
+  return parseDurationMs(Array.isArray(value) ? value[0] : value.trim()) ?? null;
+}
+
+/** The request's priority within its key, when priorities are on. */
+function priorityOf(req: IncomingMessage, settings: UpstreamSettings): Priority | undefined {
+  const header = settings.config.priority === undefined ? undefined : req.headers[settings.config.priority.header];
+  return typeof header === 'string' ? PRIORITIES[header.trim().toLowerCase()] : undefined;
 }
 
 /**
@@ -120,73 +144,4 @@ function checkTimeoutsPromptly(server: Server): void {
   const shortestMs = Math.min(server.headersTimeout || Number.POSITIVE_INFINITY, server.requestTimeout || Number.POSITIVE_INFINITY);
   const intervalMs = Math.max(100, Math.min(1000, Math.floor(shortestMs / 4)));
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = intervalMs;
-}
-
-function hostLines(rawHeaders: readonly string[]): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) if ((rawHeaders[i] as string).length === 4 && (rawHeaders[i] as string).toLowerCase() === 'host') count++;
-  return count;
-}
-
-/** No Transfer-Encoding, or exactly `chunked`. */
-function chunkedOnly(req: IncomingMessage): boolean {
-  const te = req.headers['transfer-encoding'];
-  return te === undefined || te.trim().toLowerCase() === 'chunked';
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-}
-
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
-
-function keysOf(settings: UpstreamSettings, req: IncomingMessage, rest: string): string[] {
-  if (settings.keyTemplates.every((t) => t === undefined)) return [];
-  const source = new RequestKeySource(req, rest);
-  return settings.keyTemplates.map((template) => (template ? boundKey(template.render(source)) : ''));
-}
-
-function boundKey(key: string): string {
-  return key.length <= MAX_KEY_LENGTH ? key : `sha256:${createHash('sha256').update(key).digest('base64url')}`;
-}
-
-/** What key templates read, parsed only when a template asks for it. */
-class RequestKeySource implements KeySource {
-  readonly method: string;
-  readonly #req: IncomingMessage;
-  /** The URL after the upstream's prefix. */
-  readonly #rest: string;
-  #query: URLSearchParams | undefined;
-  #segments: string[] | undefined;
-
-  constructor(req: IncomingMessage, rest: string) {
-    this.#req = req;
-    this.#rest = rest;
-    this.method = req.method ?? 'GET';
-  }
-
-  get clientIp(): string {
-    return this.#req.socket.remoteAddress ?? '';
-  }
-
-  header(name: string): string | undefined {
-    const value = this.#req.headers[name];
-    return Array.isArray(value) ? value.join(', ') : value;
-  }
-
-  query(name: string): string | undefined {
-    if (!this.#query) {
-      const at = this.#rest.indexOf('?');
-      this.#query = new URLSearchParams(at === -1 ? '' : this.#rest.slice(at + 1));
-    }
-    return this.#query.get(name) ?? undefined;
-  }
-
-  pathSegment(n: number): string | undefined {
-    if (!this.#segments) this.#segments = pathOf(this.#rest).split('/').slice(1);
-    return this.#segments[n - 1];
-  }
 }

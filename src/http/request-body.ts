@@ -1,27 +1,13 @@
 import type { IncomingMessage } from 'node:http';
+import { BodyTooLargeError, type PreparedBody } from '../forward/prepared-body.js';
 
 /**
- * A request body made ready to forward.
- *
- * Bodies up to `retry.maxBodySize` are read whole before the request is queued (as nginx does with
- * `proxy_request_buffering on`): they can be sent again on a retry, and a client that uploads
- * slowly holds no token and no concurrency slot while it does. Larger bodies are streamed once the
- * request is released, and are never retried.
+ * Reading a request body from the client's socket, made ready to forward (forward/prepared-body.ts):
+ * bodies up to `retry.maxBodySize` are read whole before the request is queued, larger ones are
+ * streamed once it is granted, and a body over `listen.bodyLimit` is refused.
  */
-export type PreparedBody =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'buffer'; readonly buffer: Buffer }
-  | { readonly kind: 'stream'; readonly body: AsyncIterable<Buffer>; readonly contentLength: number | undefined };
 
 export type BodyResult = PreparedBody | { readonly kind: 'too-large' } | { readonly kind: 'aborted' };
-
-/** Thrown into the upstream request when a streamed body passes the listener's limit. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'SLUICE_BODY_TOO_LARGE';
-  constructor(limitBytes: number) {
-    super(`request body exceeds ${limitBytes} bytes`);
-  }
-}
 
 export interface BodyLimits {
   /** Largest body accepted at all (`listen.bodyLimit`). */

@@ -1,3 +1,6 @@
+/**
+ * Routing by prefix: the upstream whose prefix is the longest match of a request URL.
+ */
 import type { Upstream } from '../upstream/upstream.js';
 
 /** Finds the upstream whose prefix is the longest match of a request URL. */

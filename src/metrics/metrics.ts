@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { RequestOutcome } from '../core/outcomes.js';
 
 /**
  * Every metric sluice exports: names, help, labels and buckets in one place. Labels are bounded:
@@ -8,9 +9,6 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 
  * Gauges are read at scrape time from a snapshot of the schedulers (`collect`), so the request path
  * pays nothing for them.
  */
-
-/** `sluice_requests_total{outcome}`: how each client request ended. */
-export type RequestOutcome = 'ok' | 'upstream_error' | 'rejected' | 'cancelled' | 'failed';
 
 /** What the gauges read when Prometheus scrapes. */
 export interface UpstreamGaugeSource {

@@ -33,16 +33,23 @@ export interface BucketHandle {
   setBurst(now: number, burst: number): void;
 }
 
-export type TakeResult =
+/** What a store that could answer says to a take. */
+export type TakeAnswer =
   /** Granted; `at` is the instant (caller's clock) the tokens were booked at. */
   | { readonly granted: true; readonly at: number }
   /** Not now: ask again at `retryAt` (caller's clock); `blocker` indexes the bucket that said no. */
   | { readonly granted: false; readonly retryAt: number; readonly blocker: number };
 
-/** Raised (as a rejection or a thrown error) when a shared store cannot answer and must not be bypassed. */
-export class StoreUnavailableError extends Error {
-  readonly code = 'SLUICE_STORE_UNAVAILABLE';
+/** A shared store cannot answer and must not be bypassed (`store.onError: deny`). */
+export interface StoreUnavailable {
+  readonly granted: false;
+  readonly unavailable: true;
 }
+
+export type TakeResult = TakeAnswer | StoreUnavailable;
+
+/** The take result of a store that cannot answer. */
+export const STORE_UNAVAILABLE: StoreUnavailable = Object.freeze({ granted: false, unavailable: true });
 
 export interface BucketStore {
   /** `memory`, or `redis`. */
@@ -50,20 +57,21 @@ export interface BucketStore {
   /** Creates the handle of a bucket (the state itself may already exist in a shared store). */
   bucket(spec: BucketSpec): BucketHandle;
   /**
-   * Takes one token of every bucket at once, or none. `at` is the instant the release was due
+   * Takes one token of every bucket at once, or none. `at` is the instant the grant was due
    * (never after `now`): the memory store books the tokens then, so a late timer does not shift
-   * later releases. Synchronous for the memory store.
+   * later grants. Synchronous for the memory store; a shared store that cannot answer says so
+   * (STORE_UNAVAILABLE) rather than reject.
    */
   take(buckets: readonly BucketHandle[], at: number, now: number): TakeResult | Promise<TakeResult>;
-  /** Gives back the tokens of a release that was never sent. */
+  /** Gives back the tokens of a grant that was never sent. */
   refund(buckets: readonly BucketHandle[]): void;
   /**
-   * The release was written to the upstream at `at`, later than it was granted: no bucket may
+   * The grant was written to the upstream at `at`, later than it was granted: no bucket may
    * hold more than if its token had been taken then (delays up to `toleranceMs` are ignored).
    */
   usedAt(buckets: readonly BucketHandle[], at: number, toleranceMs: number): void;
-  /** Pauses the buckets (the upstream said the key is exhausted) until `untilMs` (caller's clock). */
-  pause(buckets: readonly BucketHandle[], now: number, untilMs: number): void;
+  /** Pauses the buckets (the upstream said the key is exhausted) until `untilAt` (caller's clock). */
+  pause(buckets: readonly BucketHandle[], now: number, untilAt: number): void;
   /** Whether the store currently answers (a shared store may be unreachable). */
   readonly healthy: boolean;
   close(): Promise<void>;

@@ -1,10 +1,14 @@
+/**
+ * The default store: every bucket in this process's memory (a TokenBucket and its pause), answered
+ * synchronously.
+ */
 import { TokenBucket } from '../core/token-bucket.js';
-import type { BucketHandle, BucketSpec, BucketStore, TakeResult } from './bucket-store.js';
+import type { BucketHandle, BucketSpec, BucketStore, TakeAnswer } from './bucket-store.js';
 
 /** A bucket held in this process: the token bucket itself, plus its pause. */
 export class MemoryBucket implements BucketHandle {
   readonly bucket: TokenBucket;
-  pausedUntil = Number.NEGATIVE_INFINITY;
+  pauseEndsAt = Number.NEGATIVE_INFINITY;
 
   /** Keeps nothing of `spec` but the bucket it describes: an idle key costs what it must. */
   constructor(spec: BucketSpec) {
@@ -12,7 +16,7 @@ export class MemoryBucket implements BucketHandle {
   }
 
   availableAt(): number {
-    return Math.max(this.bucket.availableAt(), this.pausedUntil);
+    return Math.max(this.bucket.availableAt(), this.pauseEndsAt);
   }
 
   tokensAt(now: number): number {
@@ -24,7 +28,7 @@ export class MemoryBucket implements BucketHandle {
   }
 
   fullAt(): number {
-    return Math.max(this.bucket.fullAt(), this.pausedUntil);
+    return Math.max(this.bucket.fullAt(), this.pauseEndsAt);
   }
 
   setRate(now: number, ratePerSec: number): void {
@@ -45,7 +49,7 @@ export class MemoryBucketStore implements BucketStore {
     return new MemoryBucket(spec);
   }
 
-  take(buckets: readonly BucketHandle[], at: number, now: number): TakeResult {
+  take(buckets: readonly BucketHandle[], at: number, now: number): TakeAnswer {
     let readyAt = Number.NEGATIVE_INFINITY;
     let blocker = 0;
     buckets.forEach((handle, i) => {
@@ -69,10 +73,10 @@ export class MemoryBucketStore implements BucketStore {
     for (const handle of buckets) (handle as MemoryBucket).bucket.usedAt(at, toleranceMs);
   }
 
-  pause(buckets: readonly BucketHandle[], _now: number, untilMs: number): void {
+  pause(buckets: readonly BucketHandle[], _now: number, untilAt: number): void {
     for (const handle of buckets) {
       const bucket = handle as MemoryBucket;
-      if (untilMs > bucket.pausedUntil) bucket.pausedUntil = untilMs;
+      if (untilAt > bucket.pauseEndsAt) bucket.pauseEndsAt = untilAt;
     }
   }
 

@@ -1,21 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HOP_BY_HOP_HEADERS as HOP_BY_HOP } from '../core/http-rules.js';
 
 /**
- * Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and are never forwarded, in either
- * direction, together with every header the `Connection` header names. `expect` is answered by
- * sluice itself (Node sends the 100 Continue), `host` is set to the target's.
+ * The headers of a forwarded request and of the response relayed back, made fit to forward:
+ * hop-by-hop headers (src/core/http-rules.ts) are dropped in either direction, together with every
+ * header the `Connection` header names. `expect` is answered by sluice itself (Node sends the 100
+ * Continue), `host` is set to the target's. And the headers of an attempt as a log line shows them.
  */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 const REQUEST_ONLY_DROPPED: ReadonlySet<string> = new Set(['host', 'expect']);
 
@@ -69,9 +60,6 @@ export function forwardResponseHeaders(headers: IncomingHttpHeaders, extra: read
   for (const value of extra) out.push(value);
   return out;
 }
-
-/** Headers whose values never reach a log line. */
-export const ALWAYS_SECRET_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 
 /** A flat header list as an object for a log line, the values of `secret` names replaced. */
 export function headersForLog(flat: readonly string[], secret: ReadonlySet<string>): Record<string, string> {

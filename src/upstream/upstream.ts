@@ -1,15 +1,15 @@
 import { Pool } from 'undici';
 import { compileKeyTemplate, type KeyTemplate } from '../core/key-template.js';
 import type { QuotaDialect } from '../core/ratelimit-headers.js';
+import { SECRET_HEADERS } from '../core/http-rules.js';
 import type { RetryOn, RetryPolicy } from '../core/retry-policy.js';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { UpstreamMetrics } from '../metrics/metrics.js';
-import type { RuleSpec } from '../scheduler/gate.js';
-import type { Clock, Timers } from '../scheduler/ports.js';
+import type { RuleSpec } from '../scheduler/model.js';
+import type { Clock, Timers } from '../core/time.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import type { BucketStore } from '../store/bucket-store.js';
 import type { Logger } from 'pino';
-import { ALWAYS_SECRET_HEADERS } from './headers.js';
 
 /** Ports an upstream needs from the composition root. */
 export interface UpstreamDeps {
@@ -56,7 +56,7 @@ export class UpstreamSettings {
     this.basePath = target.pathname.replace(/\/+$/, '');
     this.hostHeader = target.host;
     this.setHeaders = Object.entries(config.setHeaders).map(([name, value]) => [name.toLowerCase(), value] as const);
-    this.secretHeaders = new Set([...ALWAYS_SECRET_HEADERS, ...this.setHeaders.map(([name]) => name)]);
+    this.secretHeaders = new Set([...SECRET_HEADERS, ...this.setHeaders.map(([name]) => name)]);
     this.keyTemplates = config.limits.map((limit) => {
       if (limit.key === undefined) return undefined;
       const compiled = compileKeyTemplate(limit.key);

@@ -2,7 +2,9 @@ import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile, parseConfig, validateConfig, type ConfigProblem, type Env } from '../../src/config/load-config.js';
+import { ConfigError, type ConfigProblem } from '../../src/config/config-error.js';
+import type { Env } from '../../src/config/env.js';
+import { loadConfigFile, parseConfig, validateConfig } from '../../src/config/load-config.js';
 import { EXPECTED_PROBLEMS, FIXTURES_DIR, fixturePath } from './expected-problems.js';
 
 async function problemsOf(fixture: string, env: Env = {}): Promise<ConfigError> {
@@ -268,5 +270,51 @@ describe('the returned configuration', () => {
     expect(config.upstreams[0]?.limits[0]).toStrictEqual({ rate: 6, burst: 1 });
     expect(config.upstreams[0]?.retry.backoff).toStrictEqual({ base: 100, max: 1_000 });
     expect(config.listen.port).toBe(0);
+  });
+});
+
+describe('cross-field rules read a field left out with its schema default', () => {
+  const upstream = 'upstreams:\n  - name: a\n    prefix: /a\n    target: http://127.0.0.1:1\n    limits: [{ rate: 1/s }]\n';
+  const problemsOf = (text: string): ConfigProblem[] => {
+    try {
+      parseConfig(text, { env: {} });
+    } catch (err) {
+      if (err instanceof ConfigError) return [...err.problems];
+      throw err;
+    }
+    return [];
+  };
+
+  it.each([
+    [
+      'admin.port against the default listen.port',
+      `admin: { port: 8080 }\n${upstream}`,
+      'admin.port',
+      'must differ from listen.port (8080): the admin endpoints never share the client port',
+    ],
+    [
+      'queue.maxPerKey against the default maxSize',
+      `${upstream}    queue: { maxPerKey: 10001 }\n`,
+      'upstreams[0].queue.maxPerKey',
+      'is larger than queue.maxSize (10000)',
+    ],
+    [
+      'backoff.base against the default max',
+      `${upstream}    retry: { backoff: { base: 11s } }\n`,
+      'upstreams[0].retry.backoff.base',
+      'is larger than backoff.max',
+    ],
+    [
+      'backoff.max against the default base',
+      `${upstream}    retry: { backoff: { max: 50ms } }\n`,
+      'upstreams[0].retry.backoff.base',
+      'is larger than backoff.max',
+    ],
+  ])('%s', (_name, text, path, message) => {
+    expect(problemsOf(text)).toMatchObject([{ path, message }]);
+  });
+
+  it('reports nothing at the defaults themselves', () => {
+    expect(problemsOf(`admin: { port: 9091 }\n${upstream}    queue: { maxPerKey: 10000 }\n    retry: { backoff: { base: 10s } }\n`)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config/load-config.js';
+import { ConfigError } from '../../src/config/config-error.js';
+import { parseConfig } from '../../src/config/load-config.js';
 
 const base = 'upstreams:\n  - { name: a, prefix: /, target: "http://127.0.0.1:1", limits: [{ rate: 1/s }] }\n';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/load-config.js';
+import { ConfigError } from '../../src/config/config-error.js';
 import { quickConfig, type QuickFlags } from '../../src/config/quick-mode.js';
 
 function problemsOf(flags: QuickFlags): { path: string; message: string }[] {

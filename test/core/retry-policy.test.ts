@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decideRetry,
-  isIdempotent,
-  type AttemptOutcome,
-  type RetryContext,
-  type RetryDecision,
-  type RetryOn,
-  type RetryPolicy,
-} from '../../src/core/retry-policy.js';
+import { decideRetry, type AttemptOutcome, type RetryContext, type RetryDecision, type RetryOn, type RetryPolicy } from '../../src/core/retry-policy.js';
+import { isIdempotent } from '../../src/core/http-rules.js';
 
 const ALL: readonly RetryOn[] = [429, 502, 503, 504, 'timeout', 'connect', 'reset'];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TokenBucket } from '../../src/core/token-bucket.js';
+import { TokenBucket, gcra } from '../../src/core/token-bucket.js';
 
 // Fixed instants, as in golang.org/x/time/rate's rate_test.go: t(k) = t0 + k * 100 ms. The clock is
 // an arbitrary monotonic origin, not an epoch.
@@ -410,5 +410,41 @@ describe('TokenBucket: setBurst keeps the tokens held', () => {
     bucket.take(t(0), 2);
     expect(() => bucket.setBurst(t(1), burst)).toThrow(new RangeError(`burst must be an integer >= 1, got ${burst}`));
     expect([bucket.burst, bucket.fullAt()]).toEqual([2, t(2)]);
+  });
+});
+
+describe('gcra: the arithmetic on a state of its own (what the Redis store keeps a hint of)', () => {
+  // 10/s (100 ms per token), burst 3.
+  const interval = 100;
+  const burst = 3;
+
+  it('a bucket never used is full, whenever asked', () => {
+    expect(gcra.tokensAt(-Infinity, interval, burst, 0)).toBe(3);
+    expect(gcra.availableAt(-Infinity, interval, burst)).toBe(-Infinity);
+  });
+
+  it('takes, refills, refunds and re-bases on a late use, at fixed instants', () => {
+    let tat = -Infinity;
+    for (const at of [1000, 1000, 1000]) tat = gcra.take(tat, interval, at);
+    expect(tat).toBe(1300);
+    expect(gcra.tokensAt(tat, interval, burst, 1000)).toBe(0);
+    expect(gcra.availableAt(tat, interval, burst)).toBe(1100);
+    expect(gcra.tokensAt(tat, interval, burst, 1150)).toBeCloseTo(1.5, 10);
+    expect(gcra.tokensAt(tat, interval, burst, 5000)).toBe(3);
+    expect(gcra.refund(tat, interval)).toBe(1200);
+    // Used 250 ms after it was taken, 1 ms tolerance: no more tokens than if taken at 1249.
+    expect(gcra.usedAt(1100, interval, 1250, 1)).toBe(1349);
+    expect(gcra.usedAt(1400, interval, 1250, 1)).toBe(1400);
+  });
+
+  it('is the arithmetic TokenBucket runs on', () => {
+    const bucket = new TokenBucket({ ratePerSec: 10, burst: 3 });
+    let tat = -Infinity;
+    for (const at of [0, 10, 20, 130, 135, 400]) {
+      expect(bucket.take(at)).toBe(gcra.availableAt(tat, interval, burst) <= at);
+      if (gcra.availableAt(tat, interval, burst) <= at) tat = gcra.take(tat, interval, at);
+      expect(bucket.fullAt()).toBe(tat);
+      expect(bucket.tokensAt(at + 7)).toBe(gcra.tokensAt(tat, interval, burst, at + 7));
+    }
   });
 });

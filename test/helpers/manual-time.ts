@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle, Timers } from '../../src/scheduler/ports.js';
+import type { Clock, TimerHandle, Timers } from '../../src/core/time.js';
 
 /** A clock that moves only when told to. */
 export class ManualClock implements Clock {
@@ -40,8 +40,8 @@ export class ManualTimers implements Timers {
     this.clock = clock;
   }
 
-  setAt(atMs: number, fn: () => void): TimerHandle {
-    const timer: ManualTimer = { at: Math.max(atMs + this.lateMs, this.clock.now()), seq: this.#seq++, fn, cancelled: false };
+  setAt(at: number, fn: () => void): TimerHandle {
+    const timer: ManualTimer = { at: Math.max(at + this.lateMs, this.clock.now()), seq: this.#seq++, fn, cancelled: false };
     this.#timers.push(timer);
     return timer as unknown as TimerHandle;
   }

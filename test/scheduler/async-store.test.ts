@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { StoreUnavailableError, type BucketHandle, type BucketSpec, type BucketStore, type TakeResult } from '../../src/store/bucket-store.js';
+import { STORE_UNAVAILABLE, type BucketHandle, type BucketSpec, type BucketStore, type TakeResult } from '../../src/store/bucket-store.js';
 import { MemoryBucketStore } from '../../src/store/memory-store.js';
 import { harness } from './helpers.js';
 
 /**
  * A store that answers like a shared one: every take is a promise, settled when the test says so
- * (a Redis round trip), computed by a memory store underneath. `failing` makes takes reject.
+ * (a Redis round trip), computed by a memory store underneath. `failing` makes takes answer that
+ * the store is unavailable; `rejecting` makes them reject (a store that broke).
  */
 class DeferredStore implements BucketStore {
   readonly kind = 'deferred';
@@ -14,6 +15,7 @@ class DeferredStore implements BucketStore {
   takes = 0;
   refunds = 0;
   failing = false;
+  rejecting = false;
   get healthy(): boolean {
     return !this.failing;
   }
@@ -23,7 +25,9 @@ class DeferredStore implements BucketStore {
   take(buckets: readonly BucketHandle[], at: number, now: number): Promise<TakeResult> {
     this.takes++;
     return new Promise((resolve, reject) => {
-      this.pending.push(() => (this.failing ? reject(new StoreUnavailableError('redis is down')) : resolve(this.inner.take(buckets, at, now))));
+      this.pending.push(() =>
+        this.rejecting ? reject(new Error('redis is down')) : resolve(this.failing ? STORE_UNAVAILABLE : this.inner.take(buckets, at, now)),
+      );
     });
   }
   /** Answers every pending take, then lets the promise callbacks run. */
@@ -100,6 +104,22 @@ describe('Scheduler with a store that answers later (a shared store)', () => {
       ['a', 'SLUICE_STORE_UNAVAILABLE'],
       ['b', 'SLUICE_STORE_UNAVAILABLE'],
     ]);
+    expect(h.scheduler.queued).toBe(0);
+  });
+
+  it('refuses the same way when the store breaks (its take rejects) rather than let requests through unlimited', async () => {
+    const store = new DeferredStore();
+    store.rejecting = true;
+    const h = harness([{ ratePerSec: 10 }], { store });
+    h.request('a');
+    h.request('b');
+    await store.answerAll();
+    await store.answerAll();
+    expect(h.refusals.map((r) => [r.id, r.refusal.code])).toEqual([
+      ['a', 'SLUICE_STORE_UNAVAILABLE'],
+      ['b', 'SLUICE_STORE_UNAVAILABLE'],
+    ]);
+    expect(h.granted()).toEqual([]);
     expect(h.scheduler.queued).toBe(0);
   });
 

@@ -1,7 +1,7 @@
-import type { RuleSpec } from '../../src/scheduler/gate.js';
+import type { RuleSpec } from '../../src/scheduler/model.js';
 import { Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import { MemoryBucketStore } from '../../src/store/memory-store.js';
-import { Ticket, type Refusal } from '../../src/scheduler/ticket.js';
+import { Ticket, type Refusal } from '../../src/scheduler/model.js';
 import { ManualClock, ManualTimers } from '../helpers/manual-time.js';
 
 export interface RuleInput {
@@ -55,7 +55,7 @@ export function harness(ruleInputs: RuleInput[], options: Partial<Omit<Scheduler
   ): Ticket | Refusal {
     return scheduler.acquire({
       keys,
-      deadline: extra.deadline ?? Number.POSITIVE_INFINITY,
+      deadlineAt: extra.deadline ?? Number.POSITIVE_INFINITY,
       retry: extra.retry,
       priority: extra.priority,
       onGrant: (ticket) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Ticket, type TicketOwner } from '../../src/scheduler/ticket.js';
-import { TicketQueue } from '../../src/scheduler/ticket-queue.js';
+import { AgingQueue } from '../../src/core/aging-queue.js';
+import { Ticket, type TicketOwner } from '../../src/scheduler/model.js';
 import { harness } from './helpers.js';
 
 describe('Scheduler: priorities within a key', () => {
@@ -65,13 +65,12 @@ describe('Scheduler: priorities within a key', () => {
   });
 });
 
-describe('TicketQueue: the first deadline, in or out of queue order', () => {
-  const clock = { now: () => 0 };
-  const ticket = (deadline: number, priority: 0 | 1 | 2 = 1): Ticket =>
-    new Ticket({ owner: {} as TicketOwner, gates: [], laneKey: '', enqueuedAt: 0, deadline, priority, callbacks: { onGrant: () => {}, onRefuse: () => {} } });
+describe('AgingQueue: the first deadline, in or out of queue order', () => {
+  const ticket = (deadlineAt: number, priority: 0 | 1 | 2 = 1): Ticket =>
+    new Ticket({ owner: {} as TicketOwner, gates: [], enqueuedAt: 0, deadlineAt, priority, callbacks: { onGrant: () => {}, onRefuse: () => {} } });
 
   it('ties go by queue order: priority, then place (a retry first)', () => {
-    const q = new TicketQueue(clock, 1000);
+    const q = new AgingQueue<Ticket>(1000);
     const [a, b, retry, high] = [ticket(Infinity), ticket(Infinity), ticket(Infinity), ticket(Infinity, 0)];
     q.push(a);
     q.push(b);
@@ -86,7 +85,7 @@ describe('TicketQueue: the first deadline, in or out of queue order', () => {
   });
 
   it('always the earliest of those still queued, through pushes, retries and removals (fixed pseudo-random deadlines)', () => {
-    const q = new TicketQueue(clock, 1000);
+    const q = new AgingQueue<Ticket>(1000);
     const queued = new Set<Ticket>();
     let seed = 12345;
     const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -103,8 +102,8 @@ describe('TicketQueue: the first deadline, in or out of queue order', () => {
         q.remove(victim);
         queued.delete(victim);
       }
-      const min = Math.min(...[...queued].map((t) => t.deadline));
-      expect(q.firstDeadline?.deadline ?? Infinity).toBe(min);
+      const min = Math.min(...[...queued].map((t) => t.deadlineAt));
+      expect(q.firstDeadline?.deadlineAt ?? Infinity).toBe(min);
       expect(q.size).toBe(queued.size);
     }
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Ticket } from '../../src/scheduler/ticket.js';
+import { Ticket } from '../../src/scheduler/model.js';
 import { harness } from './helpers.js';
 
 describe('Scheduler: one rule', () => {

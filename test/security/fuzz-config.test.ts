@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { ConfigError, parseConfig, validateConfig, type Locator } from '../../src/config/load-config.js';
+import { ConfigError, type Locator } from '../../src/config/config-error.js';
+import { parseConfig, validateConfig } from '../../src/config/load-config.js';
 import { quickConfig } from '../../src/config/quick-mode.js';
 
 /**

@@ -63,6 +63,7 @@ export function bucketStoreContract(name: string, createHarness: () => Promise<S
     };
     const refused = (result: TakeResult): { retryAt: number; blocker: number } => {
       if (result.granted) throw new Error('expected a refusal, got a grant');
+      if ('unavailable' in result) throw new Error('expected a refusal, the store is unavailable');
       return result;
     };
 

@@ -1,8 +1,9 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/scheduler/ports.js';
-import { createRedisClient } from '../../src/store/create-store.js';
-import { LATE_BOOKING_WINDOW_MS, RedisBucketStore, type RedisBucket } from '../../src/store/redis-store.js';
+import { createRedisClient } from '../../src/store/redis/client.js';
+import { RedisBucketStore, type RedisBucket } from '../../src/store/redis/redis-store.js';
+import { LATE_BOOKING_WINDOW_MS } from '../../src/store/redis/scripts.js';
+import { systemClock, systemTimers } from '../../src/system-time.js';
 import { redisCliAvailable, redisServerBinary, startRedisCluster, startRedisServer, startSentinel, type RedisServer } from '../helpers/redis.js';
 import { bucketStoreContract } from './contract.js';
 
@@ -16,11 +17,12 @@ if (!canRun) console.warn('[sluice] skipping the Redis Cluster and Sentinel test
 
 function clusterStore(urls: string[], onError: 'local' | 'deny' = 'deny'): RedisBucketStore {
   return new RedisBucketStore({
-    client: createRedisClient({ type: 'redis', cluster: urls, onError, replicasHint: 1, timeout: 250, keyPrefix: 'unused:' }),
+    client: createRedisClient({ cluster: urls, timeoutMs: 250 }),
     keyPrefix: 'sluice-cluster:',
     onError,
     replicasHint: 1,
     clock: systemClock,
+    timers: systemTimers(),
   });
 }
 
@@ -96,18 +98,12 @@ describe.skipIf(!canRun)('RedisBucketStore through Sentinel', () => {
     master = await startRedisServer();
     sentinel = await startSentinel(master.port, 'sluicemaster');
     const store = new RedisBucketStore({
-      client: createRedisClient({
-        type: 'redis',
-        url: `redis+sentinel://127.0.0.1:${sentinel.port}/sluicemaster`,
-        onError: 'deny',
-        replicasHint: 1,
-        timeout: 250,
-        keyPrefix: 'unused:',
-      }),
+      client: createRedisClient({ url: `redis+sentinel://127.0.0.1:${sentinel.port}/sluicemaster`, timeoutMs: 250 }),
       keyPrefix: 'sluice-sentinel:',
       onError: 'deny',
       replicasHint: 1,
       clock: systemClock,
+      timers: systemTimers(),
     });
     try {
       expect(await store.waitUntilHealthy(5_000)).toBe(true);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { breakerSchema } from '../../src/config/breaker-schema.js';
-import { formatPath } from '../../src/config/load-config.js';
+import { formatPath } from '../../src/config/config-error.js';
 
 /** As it sits in the configuration, so that paths are the user's. */
 const config = z.strictObject({ upstreams: z.array(z.strictObject({ breaker: breakerSchema })) });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyFailure, FAILURE_PROBLEMS, failureDetail, retrySafe, type AttemptFacts, type FailureClass } from '../../src/core/failure-kind.js';
-import { PROBLEMS } from '../../src/http/problems.js';
+import { PROBLEMS } from '../../src/core/errors.js';
 
 type Row = [label: string, facts: AttemptFacts, expected: Pick<FailureClass, 'kind' | 'processed' | 'retryOn' | 'availability' | 'problem' | 'cause'>];
 

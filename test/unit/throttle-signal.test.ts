@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { throttleSignalsSchema } from '../../src/config/throttle-schema.js';
-import { formatPath } from '../../src/config/load-config.js';
+import { formatPath } from '../../src/config/config-error.js';
 import {
   compileThrottleSignals,
   DEFAULT_THROTTLE_SIGNALS,

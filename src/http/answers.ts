@@ -1,25 +1,11 @@
 import type { ServerResponse } from 'node:http';
+import { PROBLEMS, type ProblemCode } from '../core/errors.js';
 
 /**
- * The answers sluice gives of its own: one table from stable code to HTTP status and title
- * (README, "Answers"). Every one is `application/problem+json` (RFC 9457) and never carries a stack
- * trace.
+ * How sluice writes its own answers on a raw Node response: problem+json (RFC 9457) with a stable
+ * `type` URN, Retry-After in whole seconds, and the RateLimit fields of its 429s. The codes, their
+ * statuses and titles are src/core/errors.ts.
  */
-export const PROBLEMS = {
-  SLUICE_QUEUE_FULL: { status: 429, title: 'Queue full' },
-  SLUICE_QUEUE_TIMEOUT: { status: 429, title: 'Predicted wait too long' },
-  SLUICE_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timed out' },
-  SLUICE_UPSTREAM_UNREACHABLE: { status: 502, title: 'Upstream unreachable' },
-  SLUICE_NO_ROUTE: { status: 404, title: 'No upstream for this path' },
-  SLUICE_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
-  SLUICE_SHUTTING_DOWN: { status: 503, title: 'Shutting down' },
-  SLUICE_BAD_REQUEST: { status: 400, title: 'Bad request' },
-  SLUICE_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
-  SLUICE_STORE_UNAVAILABLE: { status: 503, title: 'Rate-limit store unavailable' },
-  SLUICE_INTERNAL: { status: 500, title: 'Internal error' },
-} as const satisfies Record<string, { status: number; title: string }>;
-
-export type ProblemCode = keyof typeof PROBLEMS;
 
 export interface ProblemDocument {
   readonly type: string;

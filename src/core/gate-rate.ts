@@ -1,5 +1,9 @@
-import { AdaptiveRate } from '../core/adaptive-rate.js';
-import type { QuotaInfo } from '../core/ratelimit-headers.js';
+/**
+ * The rate a gate (one rule, one key) grants at, made of what is known: the configured rate, the
+ * pace learned from quota headers, and the adaptive controller driven by 429s.
+ */
+import { AdaptiveRate } from './adaptive-rate.js';
+import type { QuotaInfo } from './ratelimit-headers.js';
 
 /** A bucket rate that never binds: the bucket of a rule that will learn its rate, before it has. */
 export const UNBOUNDED_RATE_PER_SEC = 1e9;
@@ -15,7 +19,7 @@ export interface AdaptiveSpec {
 }
 
 /**
- * The rate one gate releases at, from what is known: the configured rate (the ceiling, minus the
+ * The rate one gate grants at, from what is known: the configured rate (the ceiling, minus the
  * safety margin), the pace learned from the upstream's quota headers, and the adaptive controller
  * (driven by 429s):
  *
@@ -69,7 +73,7 @@ export class GateRate {
     this.#heard = true;
   }
 
-  /** The rate to release at now. */
+  /** The rate to grant at now. */
   get ratePerSec(): number {
     let rate = this.#learnedPerSec ?? (this.#probeAbove && this.adaptive ? this.adaptive.ratePerSec : this.ceilingPerSec);
     if (!this.#probeAbove) rate = Math.min(rate, this.ceilingPerSec);
