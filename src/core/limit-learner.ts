@@ -36,6 +36,22 @@
  * 6. a cut that did not hold `heldMs` (it was refuted): cut again by the `ladder` (0.7, 0.7, 0.5),
  *    then climb back as in 2. A climb step that fails (1.) keeps climbing below its new limit.
  *
+ * A limit shared with another client (it calls the API directly) refuses our requests when its
+ * requests come first: collisions, which come at any rate, so cutting does not make them rarer
+ * (at a burst-1 bucket each cut hands more of the bucket to the other client). Three signs say
+ * "shared", and for `floorMs` after one no cut goes under the best rate the API has shown it
+ * delivers to this key lately (`shownSample` answers accepted at it, over a window or more):
+ * - the first request after a pause is refused: the pause was as long as the API asked, so
+ *   someone else used it (unless the last cut was a window's count: a shared window is a smaller
+ *   window, and its count is right). The rate goes back up to what was shown;
+ * - halvings refuted: after a halving (2.), two or more accepted at the halved rate and then a
+ *   refusal: no unshared shape refuses the second request at a rate and then takes two at half
+ *   of it. Back to 4% under the rate the first of the halvings cut;
+ * - a 4% cut (4.) refuted, after a pause of a window or more, by a run at a rate the API has
+ *   shown: held there (at most the rate before the cut).
+ * The floor lasts while the rate's refusals stay under 3% of its answers (the issue's tolerance
+ * for a shared limit); more than that is a rate above the limit, and cuts resume.
+ *
  * Probing: a level that held for `probeAfterMs` tries 5% more; one that held becomes the level and
  * the next probe comes twice as soon, one that failed sends the rate back and the next probe waits
  * twice as long. The first wait is the last pause divided by `probeCost` (1%): a failed probe
@@ -59,10 +75,11 @@
  *
  * Time is an argument (milliseconds, monotonic); nothing here reads a clock or random numbers.
  * State: none before the first throttle (the gate releases at its ceiling). Once throttled, one
- * object of 15 fields and a pointer to the rule's shared policy: four rates (boxed numbers), seven
- * instants and counts kept in whole milliseconds (small integers, stored inline), a cut counter and
- * two flags. Measured with a heap snapshot on Node 20 and 24: 160 bytes for the object, about 225
- * bytes with its four rate boxes. `settled` says when it can be dropped again.
+ * object of 24 fields and a pointer to the rule's shared policy: six rates (boxed numbers), twelve
+ * instants and counts kept in whole milliseconds (small integers, stored inline), a cut counter, a
+ * case number and two flags. Measured as the heap growth over 200,000 learners in the shared state
+ * (Node 20 and 24): about 300 bytes each with their rate boxes (about 195 before the shared-limit
+ * rules, by the same count). `settled` says when it can be dropped again.
  */
 
 export interface LearnerTuning {
@@ -79,6 +96,8 @@ export interface LearnerTuning {
   readonly minProbeAfterMs: number;
   readonly maxProbeAfterMs: number;
   readonly floorMs: number;
+  /** A rate the API accepted this many answers at (since it was set) is one it has shown it delivers. */
+  readonly shownSample: number;
 }
 
 export const DEFAULT_TUNING: LearnerTuning = {
@@ -95,6 +114,7 @@ export const DEFAULT_TUNING: LearnerTuning = {
   minProbeAfterMs: 30_000,
   maxProbeAfterMs: 600_000,
   floorMs: 60_000,
+  shownSample: 5,
 };
 
 /** What a rule's learners share (one object per rule, not per key). */
@@ -178,6 +198,21 @@ export class LimitLearner {
   /** The best level that held lately, and when: the floor of a run of cuts. */
   #anchor = 0;
   #anchorAt = NEVER;
+  /** When the pause of the last cut ended: the first release after it comes then. */
+  #resumeAt = NEVER;
+  /** When the first request after a pause was last refused: someone else used the pause. */
+  #sharedAt = NEVER;
+  /** Answers accepted since the rate last changed; the best rate that had `minSample` of them lately, and when. */
+  #sameRate = 0;
+  #sameRateAt = 0;
+  /** Counted throttles since the rate last changed. */
+  #sameRateRefused = 0;
+  #shownPerSec = 0;
+  #shownAt = NEVER;
+  /** While the last counted cuts were halvings (2.): the rate the first of them cut (else 0). */
+  #halvedFromPerSec = 0;
+  /** Which case (2. to 6.) the last counted cut was (0: none since a level held). */
+  #lastCase = 0;
   /** Cuts since a level last held. */
   #series = 0;
   #climbing = false;
@@ -244,11 +279,17 @@ export class LimitLearner {
     if (signal.grantedAt >= this.#cutAt) {
       if (this.#accepted === 0) this.#runStartAt = ms(signal.grantedAt);
       this.#accepted++;
+      if (++this.#sameRate >= t.shownSample && now - this.#sameRateAt >= t.windowMs && (this.#rate > this.#shownPerSec || now - this.#shownAt > t.floorMs)) {
+        this.#shownPerSec = this.#rate;
+        this.#shownAt = ms(now);
+      }
     }
     const age = now - this.#changedAt;
     if (age < t.heldMs) return this.#rate;
-    // The current rate held.
+    // The current rate held (so did a halving: it is not refuted later).
     this.#series = 0;
+    this.#halvedFromPerSec = 0;
+    this.#lastCase = 0;
     if (!(this.#held >= this.#rate)) this.#held = this.#rate;
     if (this.#rate >= this.#anchor || now - this.#anchorAt > t.floorMs) {
       this.#anchor = this.#rate;
@@ -276,9 +317,22 @@ export class LimitLearner {
     const first = this.#cutAt === NEVER;
     // A request released before the last cut, or a refusal before the API accepted anything since:
     // both belong to the episode already acted on.
-    if (!first && (signal.grantedAt < this.#cutAt || this.#accepted === 0)) return this.#rate;
+    if (!first && signal.grantedAt < this.#cutAt) return this.#rate;
+    if (!first && this.#accepted === 0) {
+      // The first request after the pause refused: the pause was as long as the API asked, so
+      // someone else took the capacity meanwhile. The limit is shared, and its refusals are
+      // collisions, which a lower rate does not make rarer (at a bucket it hands the bucket over):
+      // back to what the API has shown it delivers to this key.
+      if (signal.grantedAt - this.#resumeAt < 1000 / this.#rate && this.#lastCase !== 3) {
+        this.#sharedAt = ms(now);
+        const floor = this.#sharedFloor(now);
+        if (this.#rate < floor) this.#setRate(floor, now);
+      }
+      return this.#rate;
+    }
     const s = this.#rate;
     const W = t.windowMs;
+    this.#sameRateRefused++;
     let n = this.#accepted;
     let answered = n;
     let runMs = now - this.#runStartAt;
@@ -303,10 +357,31 @@ export class LimitLearner {
 
     this.#prevAccepted = n;
     this.#prevStartAt = first ? ms(now - runMs) : this.#runStartAt;
+    // The pause before this run (a whole window or more refills any unshared bucket or window).
+    const lastPauseMs = this.#resumeAt - this.#cutAt;
     this.#accepted = 0;
     this.#cutAt = Math.ceil(now);
+    this.#resumeAt = Math.ceil(signal.pausedUntil);
+    const halvedFrom = this.#halvedFromPerSec;
+    this.#halvedFromPerSec = 0;
+
+    if (halvedFrom > 0 && answered >= 2 && !measured && !(this.#held > s)) {
+      // Halvings refuted: after the second request at a rate was refused (and so on at each
+      // half), two or more at half that were accepted and then one refused. No unshared shape
+      // does that (a bucket that took two at half the spacing, a window that took two...):
+      // someone else's requests collide with ours, and fewer of ours only hand the capacity
+      // over. Back to 4% under the rate the first halving cut (where a refusal looked like a
+      // factor), or what the API has shown, held as shared.
+      this.#sharedAt = ms(now);
+      this.#series = 0;
+      this.#climbing = false;
+      this.#held = Number.NaN;
+      this.#setRate(Math.max(halvedFrom * t.holdBelow, this.#shown(now)), now);
+      return this.#rate;
+    }
 
     let rate: number;
+    let kase = 1;
     if (this.#held < s * 0.999) {
       // 1. A climb step or a probe went too far: back to what held (or under a measurement).
       if (this.#probing) this.#probeAfterMs = Math.min(this.#probeAfterMs * 2, t.maxProbeAfterMs);
@@ -322,29 +397,60 @@ export class LimitLearner {
       if (answered <= 1) {
         // 2. Refused right after a pause: above the limit by an unknown factor.
         this.#climbing = this.#series > 0;
+        this.#halvedFromPerSec = halvedFrom > 0 ? halvedFrom : s;
+        kase = 2;
         rate = s * t.decrease * t.holdBelow;
       } else if (measured) {
         // 3. The window's own count.
+        kase = 3;
         rate = measuredPerSec * t.measuredHoldBelow;
       } else if (this.#series === 0 && (age >= t.heldMs || answered < t.minSample)) {
         // 4. Just above the limit.
+        kase = 4;
         rate = s * t.holdBelow;
       } else if (this.#series === 0) {
         // 5. Everything went through for a while, then nothing.
+        kase = 5;
         this.#climbing = true;
         rate = s * t.tookAll * t.holdBelow;
+      } else if (this.#lastCase === 4 && answered >= t.shownSample && this.#shown(now) >= s && lastPauseMs >= W && now - this.#sharedAt > t.floorMs) {
+        // 6a. The last cut was refuted, and at a rate the API has shown it delivers (it accepted
+        // a run of them): the cut did not make refusals rarer. Shared: back to what was shown.
+        this.#sharedAt = ms(now);
+        kase = 6;
+        rate = Math.min(this.#limit, this.#shown(now));
       } else {
         // 6. The last cut was refuted before it held.
+        kase = 6;
         this.#climbing = true;
         rate = s * (t.ladder[Math.min(this.#series - 1, t.ladder.length - 1)] ?? t.decrease);
       }
       this.#series++;
       const floor = now - this.#anchorAt <= t.floorMs ? this.#anchor * t.decrease : 0;
       if (rate < floor && !measured) rate = Math.min(s, floor);
+      // Shared: no cut goes under what the API has shown it delivers (collisions come at any rate).
+      const shownFloor = this.#sharedFloor(now);
+      if (rate < shownFloor) rate = Math.min(s, shownFloor);
     }
+    this.#lastCase = kase;
     this.#limit = s;
     this.#setRate(rate, now);
     return this.#rate;
+  }
+
+  /**
+   * Shared, no cut goes under what the API has shown it delivers: unless the current rate is
+   * refused more than collisions may be (3% of its answers, the tolerance of issue 13), then it is over the limit.
+   */
+  #sharedFloor(now: number): number {
+    if (now - this.#sharedAt > this.policy.tuning.floorMs) return 0;
+    if (this.#sameRateRefused >= 4 && this.#sameRateRefused * 33 > this.#sameRate) return 0;
+    return this.#shown(now);
+  }
+
+  /** The best rate a run lately delivered `minSample` accepted answers at (0: none lately). */
+  #shown(now: number): number {
+    return now - this.#shownAt <= this.policy.tuning.floorMs ? this.#shownPerSec : 0;
   }
 
   #probeBase(pauseMs: number): number {
@@ -353,7 +459,13 @@ export class LimitLearner {
   }
 
   #setRate(ratePerSec: number, now: number): void {
-    this.#rate = Math.min(this.policy.maxPerSec, Math.max(this.policy.minPerSec, ratePerSec));
+    const rate = Math.min(this.policy.maxPerSec, Math.max(this.policy.minPerSec, ratePerSec));
+    if (rate !== this.#rate) {
+      this.#sameRate = 0;
+      this.#sameRateAt = ms(now);
+      this.#sameRateRefused = 0;
+    }
+    this.#rate = rate;
     this.#changedAt = ms(now);
   }
 }

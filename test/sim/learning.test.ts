@@ -87,3 +87,45 @@ describe('a bucket of 100 tokens refilled at 20/s, told 40/s', () => {
     }
   });
 });
+
+describe('the simulated key behaves as sluice does around a throttle', () => {
+  const told2x = CASES.find((c) => c.id === 'told-2x')!;
+  const sliding = SHAPES.find((s) => s.id === 'sliding')!;
+
+  it('a throttle without Retry-After pauses the key for retry.throttlePause (1 s): with the backoff alone, retries run out on a full window', () => {
+    const now = runCell(told2x, sliding, 'absent', limitLearner(), SEEDS);
+    const before = runCell(told2x, sliding, 'absent', limitLearner(), SEEDS, { throttlePauseMs: 'backoff' });
+    expect(now.failedCalls).toBe(0);
+    expect(before.failedCalls).toBeGreaterThan(0);
+  });
+
+  it('the pause stops new grants only: requests granted before the throttle came back are still answered and heard', () => {
+    // Told 200/s at a burst-1 bucket: a request leaves every 5 ms, answers take 1-22 ms.
+    const bucket1 = SHAPES.find((s) => s.id === 'bucket-1')!;
+    let inFlightHeard = 0;
+    let grantsInPause = 0;
+    const watched: ControlFactory = (options) => {
+      const inner = limitLearner()(options);
+      let pausedUntil = Number.NEGATIVE_INFINITY;
+      let pauseFrom = Number.NEGATIVE_INFINITY;
+      return {
+        ...inner,
+        onGrant: (t) => {
+          if (t > pauseFrom && t < pausedUntil) grantsInPause++;
+          inner.onGrant(t);
+        },
+        onAccepted: (t, answer) => inner.onAccepted(t, answer),
+        onThrottled: (t, signal) => {
+          // An answer to a request granted before the pause began (it was in flight).
+          if (signal.grantedAt < pauseFrom && t < pausedUntil) inFlightHeard++;
+          if (t >= pausedUntil) pauseFrom = t;
+          pausedUntil = Math.max(pausedUntil, signal.pausedUntil);
+          inner.onThrottled(t, signal);
+        },
+      };
+    };
+    runScenario({ shape: bucket1.shape, retryAfter: 'seconds', configuredPerSec: 200, calls: 100, seed: 1 }, watched);
+    expect(grantsInPause).toBe(0);
+    expect(inFlightHeard).toBeGreaterThan(0);
+  });
+});

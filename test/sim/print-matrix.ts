@@ -4,14 +4,17 @@
  * burst-100 case in detail, and with `--bound` the best constant rate after the first throttle
  * (what no learner that starts at the ceiling can beat with a constant rate).
  *
- *   npx tsx test/sim/print-matrix.ts [--seeds 20] [--bound]
+ *   npx tsx test/sim/print-matrix.ts [--seeds 20] [--bound] [--old-pause]
+ *
+ * `--old-pause` adds the learner's matrix with sluice's pause before `retry.throttlePause` (a
+ * throttle without Retry-After paused the key only for the retry's backoff, 0-100 ms at first).
  *
  * A cell is `achieved%/429%` of its worst seed, `F<n>` calls that failed (all seeds), then `ok`,
  * `--` (a miss) or `..` (reported, not asserted).
  */
 import { CASES, FORMS, KNOWN_MISSES, SHAPES, runCell, runMatrix, type CellResult } from './acceptance.js';
 import { fixedAtCeiling, limitLearner, todaysAdaptive } from './controllers.js';
-import { runScenario, type ControlFactory } from './scenario.js';
+import { MARGIN_FRACTION, runScenario, type ControlFactory } from './scenario.js';
 
 const args = process.argv.slice(2);
 const seedCount = Number(args[args.indexOf('--seeds') + 1] ?? 20) || 20;
@@ -48,6 +51,9 @@ for (const [title, make] of controllers) {
   const cells = runMatrix(make, seeds);
   printMatrix(title, cells);
   if (make !== todaysAdaptive && make !== fixedAtCeiling) learnerCells = cells;
+}
+if (args.includes('--old-pause')) {
+  printMatrix('LimitLearner with the old pause (no Retry-After: the backoff only)', runMatrix(limitLearner(), seeds, { throttlePauseMs: 'backoff' }));
 }
 
 console.log('\nLimitLearner: median seconds until the gate rate stays within 10% of the target (inf: never)');
@@ -97,10 +103,12 @@ if (args.includes('--bound')) {
           const max429 = c.outsider ? 0.03 : 0.02;
           if (cell.failedCalls === 0 && cell.worst429 <= max429 && cell.worstAchieved > best.achieved) best = { achieved: cell.worstAchieved, rate };
         };
-        // Every 0.5/s, then every 0.1/s around the best.
-        for (let rate = 2; rate <= 20.001; rate += 0.5) tryRate(rate);
+        // Every 0.5/s, then every 0.1/s around the best, never above the ceiling (the configured
+        // rate less the margin: the learner's maximum without probeAbove).
+        const top = Math.min(20, c.configuredPerSec * (1 - MARGIN_FRACTION)) + 0.001;
+        for (let rate = 2; rate <= top; rate += 0.5) tryRate(rate);
         const coarse = best.rate;
-        for (let rate = coarse - 0.4; rate <= coarse + 0.401; rate += 0.1) if (rate > 0 && rate <= 20.001) tryRate(rate);
+        for (let rate = coarse - 0.4; rate <= coarse + 0.401; rate += 0.1) if (rate > 0 && rate <= top) tryRate(rate);
         row.push(`${(best.achieved * 100).toFixed(0)}@${best.rate.toFixed(1)}`.padEnd(13));
       }
     }

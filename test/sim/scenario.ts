@@ -6,7 +6,7 @@
  */
 import { SimulatedApi, trueRatePerSec, type ApiShape, type RetryAfterForm } from './api-models.js';
 import { EventLoop, seededRandom } from './event-loop.js';
-import { Sender, type RateControl } from './sender.js';
+import { DEFAULT_THROTTLE_PAUSE_MS, Sender, type RateControl } from './sender.js';
 
 /** sluice's default `pacing.margin`: a configured rate is released 0.75% below. */
 export const MARGIN_FRACTION = 0.0075;
@@ -29,8 +29,8 @@ export interface RunSpec {
   /** The gate's burst (1 unless the case says otherwise). */
   readonly gateBurst?: number;
   readonly seed: number;
-  /** See SenderOptions#minPauseWithoutRetryAfterMs (0, today's sluice, unless told). */
-  readonly minPauseWithoutRetryAfterMs?: number;
+  /** See SenderOptions#throttlePauseMs (1 s, `retry.throttlePause`'s default, unless told). */
+  readonly throttlePauseMs?: number | 'backoff';
 }
 
 export interface RunResult {
@@ -80,7 +80,7 @@ export function runScenario(spec: RunSpec, makeControl: ControlFactory): RunResu
     random,
     epochAt,
     burst: spec.gateBurst ?? 1,
-    minPauseWithoutRetryAfterMs: spec.minPauseWithoutRetryAfterMs ?? 0,
+    throttlePauseMs: spec.throttlePauseMs ?? DEFAULT_THROTTLE_PAUSE_MS,
   });
 
   let outsiderAccepted = 0;

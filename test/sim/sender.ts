@@ -9,9 +9,15 @@
  * - each request reaches the API `0..jitterMs` after its grant (uniform), and its answer comes back
  *   `latencyMinMs..latencyMaxMs` after it reached the API;
  * - a 429 pauses the key as Exchange#onResponseStart does: for the Retry-After (parsed by sluice's
- *   own parseRetryAfterMs, capped at pacing.maxPause), or when there is none, for the retry's
- *   full-jitter backoff (decideRetry with sluice's defaults: 5 attempts, base 100 ms, max 10 s).
- *   A call whose attempts run out ends with the 429;
+ *   own parseRetryAfterMs, capped at pacing.maxPause), or when there is none, for
+ *   `retry.throttlePause` (1 s by default: the product's rule for a throttle without Retry-After;
+ *   `throttlePauseMs: 'backoff'` models sluice before it, which paused for the retry's full-jitter
+ *   backoff, 0-100 ms on a first attempt). Retries follow decideRetry with sluice's defaults (5
+ *   attempts, base 100 ms, max 10 s); a throttled retry waits out the pause at the head of the
+ *   queue. A call whose attempts run out ends with the 429;
+ * - requests granted before a throttle's answer came back are in flight (at most `concurrency`,
+ *   1-20 ms each): the pause stops new grants only, and their answers still come back and are
+ *   heard (Scheduler#pause sets the gate's pausedUntil; Exchange answers each attempt on its own);
  * - the controller hears every answer (`ok` or `throttled`) at the instant it comes back, and the
  *   gate takes its new rate at once (Scheduler#applyRate: the bucket keeps its tokens).
  *
@@ -55,11 +61,14 @@ export interface SenderOptions {
   readonly retry?: RetryPolicy;
   readonly maxPauseMs?: number;
   /**
-   * Not sluice today: the shortest pause of a throttle without Retry-After (today the backoff alone,
-   * 0-100 ms on a first attempt). 0 models today.
+   * How long a throttle without Retry-After pauses the key (`retry.throttlePause`, 1000 by default),
+   * or `'backoff'`: the retry's full-jitter backoff, as sluice did before that rule.
    */
-  readonly minPauseWithoutRetryAfterMs?: number;
+  readonly throttlePauseMs?: number | 'backoff';
 }
+
+/** `retry.throttlePause`'s default: the pause of a throttle that carries no Retry-After. */
+export const DEFAULT_THROTTLE_PAUSE_MS = 1000;
 
 export const SLUICE_RETRY_DEFAULTS: RetryPolicy = {
   attempts: 5,
@@ -110,7 +119,7 @@ export class Sender {
       latencyMaxMs: 20,
       retry: SLUICE_RETRY_DEFAULTS,
       maxPauseMs: 600_000,
-      minPauseWithoutRetryAfterMs: 0,
+      throttlePauseMs: DEFAULT_THROTTLE_PAUSE_MS,
       ...options,
     };
     this.#appliedRate = options.control.ratePerSec(options.loop.now);
@@ -201,7 +210,8 @@ export class Sender {
         random: random(),
       });
       const backoffMs = decision.retry ? decision.delayMs : this.#o.retry.backoff.baseMs;
-      const pauseMs = retryAfterMs ?? Math.max(backoffMs, this.#o.minPauseWithoutRetryAfterMs);
+      const throttlePauseMs = this.#o.throttlePauseMs;
+      const pauseMs = retryAfterMs ?? (throttlePauseMs === 'backoff' ? backoffMs : throttlePauseMs);
       if (now + pauseMs > this.#pausedUntil) this.#pausedUntil = now + pauseMs;
       control.onThrottled(now, { grantedAt, waitedMs, retryAfterMs, pausedUntil: this.#pausedUntil });
       if (decision.retry) {

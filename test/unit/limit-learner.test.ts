@@ -94,6 +94,62 @@ describe('LimitLearner: later cuts', () => {
   });
 });
 
+describe('LimitLearner: a limit shared with another client', () => {
+  it('halvings refuted (two at half the rate accepted, then a refusal): back to 4% under the rate first halved, held as shared', () => {
+    const learner = LimitLearner.afterFirstThrottle(policy(), 1000, throttle(1000, { waitedMs: 25 })); // 19.056, paused to 2000
+    for (const grantedAt of [2000, 2105, 2210]) learner.onAccepted(grantedAt + 10, { grantedAt });
+    expect(learner.onThrottled(2330, throttle(2330))).toBeCloseTo(CEILING * 0.96, 6);
+    // The same run after a 4% cut (no halving to refute) is a refuted cut: the ladder.
+    const edge = LimitLearner.afterFirstThrottle(policy(), 1000, throttle(1000, { waitedMs: 100 })); // 38.11
+    for (const grantedAt of [2000, 2105, 2210]) edge.onAccepted(grantedAt + 10, { grantedAt });
+    expect(edge.onThrottled(2330, throttle(2330))).toBeCloseTo(CEILING * 0.96 * 0.7, 6);
+  });
+
+  /** Told 20/s: three through, then a refusal (4% under: 19.2), a pause; then a run of `count` at 52 ms. */
+  function sharedAtEdge(count: number, pauseMs = 1000): LimitLearner {
+    const learner = LimitLearner.afterFirstThrottle(learnerPolicy({ ceilingPerSec: 20 }), 100, throttle(100, { waitedMs: 100, pauseMs }));
+    for (let i = 0; i < count; i++) learner.onAccepted(110 + pauseMs + i * 52, { grantedAt: 100 + pauseMs + i * 52 });
+    return learner;
+  }
+
+  it('a 4% cut refuted by a run at a rate the API has shown it delivers (5 accepted over a second) is held there: cuts do not relieve collisions', () => {
+    const shown = sharedAtEdge(30); // 19.2 shown from 1100 + 1 s
+    expect(shown.onThrottled(2700, throttle(2700))).toBeCloseTo(19.2, 6);
+    // ...and stays held through further collisions, each after a run.
+    for (let i = 0; i < 20; i++) shown.onAccepted(3710 + i * 52, { grantedAt: 3700 + i * 52 });
+    expect(shown.onThrottled(4800, throttle(4800))).toBeCloseTo(19.2, 6);
+    // Not shown (too few accepted), or after a pause shorter than a window (a bucket barely
+    // refilled): the ladder cuts.
+    expect(sharedAtEdge(4).onThrottled(1400, throttle(1400))).toBeCloseTo(19.2 * 0.7, 6);
+    expect(sharedAtEdge(30, 500).onThrottled(2200, throttle(2200))).toBeCloseTo(19.2 * 0.7, 6);
+  });
+
+  it('holds a shared rate only while under 3% of its answers are refused', () => {
+    const learner = sharedAtEdge(30);
+    learner.onThrottled(2700, throttle(2700)); // shared, held at 19.2
+    let t = 3700;
+    let rate = learner.ratePerSec;
+    for (let i = 0; i < 4; i++) {
+      for (let k = 0; k < 5; k++) learner.onAccepted(t + 10 + k * 52, { grantedAt: t + k * 52 });
+      t += 300;
+      rate = learner.onThrottled(t, throttle(t));
+      t += 1000;
+    }
+    expect(rate).toBeLessThan(19.2 * 0.8); // 5 refused, 50 accepted: over the limit, not collisions
+  });
+
+  it('a first request refused right after the pause says someone else used it: back to what the API has shown', () => {
+    const learner = sharedAtEdge(30, 500); // 19.2, shown
+    const cut = learner.onThrottled(2200, throttle(2200)); // the ladder: 13.44, paused to 3200
+    expect(cut).toBeCloseTo(19.2 * 0.7, 6);
+    expect(learner.onThrottled(3220, { grantedAt: 3200, pausedUntil: 4220, waitedMs: 0 })).toBeCloseTo(19.2, 6);
+    // A later request refused before anything is accepted is the API still refusing: nothing changes.
+    const other = sharedAtEdge(30, 500);
+    other.onThrottled(2200, throttle(2200));
+    expect(other.onThrottled(3400, { grantedAt: 3390, pausedUntil: 4400, waitedMs: 0 })).toBeCloseTo(cut, 6);
+  });
+});
+
 describe('LimitLearner: climbing and probing', () => {
   it('after two halvings in a row, climbs half-way to 4% under the last throttled rate every heldMs', () => {
     const learner = LimitLearner.afterFirstThrottle(learnerPolicy({ ceilingPerSec: 198.5 }), 0, throttle(0, { waitedMs: 5 })); // 95.28
