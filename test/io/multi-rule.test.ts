@@ -12,8 +12,8 @@ import { maxInWindow, newAgent, schedulerOf, send, waitFor, type Answer } from '
  */
 
 const INTERVAL_MS = 1000 / 20;
-const FROM_A = 5;
-const FROM_B = 30;
+const FROM_A = 10;
+const FROM_B = 60;
 
 let upstream: ScriptedUpstream | undefined;
 let sluice: RunningSluice | undefined;

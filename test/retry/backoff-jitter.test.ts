@@ -27,7 +27,10 @@ afterEach(async () => {
   agent = sluice = upstream = undefined;
 });
 
-async function start(random?: () => number): Promise<{ upstream: ScriptedUpstream; sluice: RunningSluice; agent: Agent }> {
+async function start(
+  random?: () => number,
+  backoff = '{ base: 500ms, max: 1250ms }',
+): Promise<{ upstream: ScriptedUpstream; sluice: RunningSluice; agent: Agent }> {
   // Each request is answered 503 three times, then 200.
   const answered = new Map<string, number>();
   upstream = await ScriptedUpstream.start((req, res, index) => {
@@ -45,7 +48,7 @@ upstreams:
     retry:
       attempts: 4
       on: [503]
-      backoff: { base: 500ms, max: 1250ms }
+      backoff: ${backoff}
 `,
     random === undefined ? {} : { random },
   );
@@ -77,6 +80,24 @@ it('draws each delay from the injected randomness: 0.99 of 500, 1000, then 1250 
   // earlier; later only by what a busy machine adds.
   expect(delays).toHaveLength(3);
   [495, 990, 1237].forEach((expectedMs, i) => {
+    expect(delays[i]).toBeGreaterThanOrEqual(expectedMs - 5);
+    expect(delays[i]).toBeLessThan(expectedMs + LATE_MS);
+  });
+});
+
+it('draws each delay anew: randomness 0, 0.99, 0 gives 0, 1980 and 0 ms, not the ceilings of 1000, 2000 and 2500', async () => {
+  // A backoff that ignored its randomness (no jitter) would wait the ceilings; the first and the
+  // third delay tell the two apart by more than a busy machine adds.
+  const draws = [0, 0.99, 0];
+  let draw = 0;
+  const { upstream, sluice, agent } = await start(() => draws[draw++ % draws.length] as number, '{ base: 1000ms, max: 2500ms }');
+  const got = await send(agent, `${sluice.url}/api/r`);
+
+  expect(got.status).toBe(200);
+  expect(header(got, 'sluice-attempts')).toBe('4');
+  const delays = gaps(upstream.seen.map((s) => s.at));
+  expect(delays).toHaveLength(3);
+  [0, 1980, 0].forEach((expectedMs, i) => {
     expect(delays[i]).toBeGreaterThanOrEqual(expectedMs - 5);
     expect(delays[i]).toBeLessThan(expectedMs + LATE_MS);
   });

@@ -9,15 +9,11 @@ import { quickConfig } from '../../src/config/quick-mode.js';
  * Fuzzing the configuration loader (fast-check, bounded runs): arbitrary text, YAML-ish text built
  * from YAML's own punctuation, structured random configurations (valid and invalid values in every
  * field), arbitrary values straight into the validator, and quick mode's flags. Each either
- * returns a configuration or throws a ConfigError listing problems, never anything else, and
- * never takes long (each call is timed).
+ * returns a configuration or throws a ConfigError listing problems, never anything else.
  */
-
-const SLOW_MS = 2_000;
 
 /** Runs `parse`, and says how it ended: a config, a ConfigError, or something else (a bug). */
 function outcome(parse: () => unknown): 'config' | 'config-error' {
-  const started = performance.now();
   try {
     const config = parse();
     expect(config).toBeTypeOf('object');
@@ -27,8 +23,6 @@ function outcome(parse: () => unknown): 'config' | 'config-error' {
     expect(err.problems.length).toBeGreaterThan(0);
     for (const problem of err.problems) expect(problem.message).toBeTypeOf('string');
     return 'config-error';
-  } finally {
-    expect(performance.now() - started, 'one parse').toBeLessThan(SLOW_MS);
   }
 }
 
