@@ -77,7 +77,7 @@ function offsetAt(at: number, timeZone: string): number {
 }
 
 /** The local wall time at instant `at` in `timeZone`. */
-export function localTimeAt(at: number, timeZone: string): LocalTime {
+function localTimeAt(at: number, timeZone: string): LocalTime {
   const local = new Date(at + offsetAt(at, timeZone));
   return {
     year: local.getUTCFullYear(),

@@ -69,20 +69,28 @@ it('retries a GET after 503 within [0, 500 ms), [0, 1000 ms), then [0, 1250 ms) 
   }
 });
 
-it('draws each delay from the injected randomness: 0.99 of 500, 1000, then 1250 ms', async () => {
-  const { upstream, sluice, agent } = await start(() => 0.99);
+/**
+ * One GET through a sluice whose backoff draws from `random`: four attempts, and the three delays
+ * the upstream saw between them, each at least `expectedMs` (less 5 ms of stamping) and later only
+ * by what a busy machine adds.
+ */
+async function expectDelays(random: () => number, backoff: string | undefined, expectedMs: readonly number[]): Promise<void> {
+  const { upstream, sluice, agent } = await start(random, backoff);
   const got = await send(agent, `${sluice.url}/api/r`);
 
   expect(got.status).toBe(200);
   expect(header(got, 'sluice-attempts')).toBe('4');
   const delays = gaps(upstream.seen.map((s) => s.at));
-  // floor(0.99 * min(1250, 500 * 2^n)): 495, 990 and 1237 ms (not 1980: the max caps it), never
-  // earlier; later only by what a busy machine adds.
   expect(delays).toHaveLength(3);
-  [495, 990, 1237].forEach((expectedMs, i) => {
-    expect(delays[i]).toBeGreaterThanOrEqual(expectedMs - 5);
-    expect(delays[i]).toBeLessThan(expectedMs + LATE_MS);
+  expectedMs.forEach((ms, i) => {
+    expect(delays[i]).toBeGreaterThanOrEqual(ms - 5);
+    expect(delays[i]).toBeLessThan(ms + LATE_MS);
   });
+}
+
+it('draws each delay from the injected randomness: 0.99 of 500, 1000, then 1250 ms', async () => {
+  // floor(0.99 * min(1250, 500 * 2^n)): 495, 990 and 1237 ms (not 1980: the max caps it).
+  await expectDelays(() => 0.99, undefined, [495, 990, 1237]);
 });
 
 it('draws each delay anew: randomness 0, 0.99, 0 gives 0, 1980 and 0 ms, not the ceilings of 1000, 2000 and 2500', async () => {
@@ -90,15 +98,5 @@ it('draws each delay anew: randomness 0, 0.99, 0 gives 0, 1980 and 0 ms, not the
   // third delay tell the two apart by more than a busy machine adds.
   const draws = [0, 0.99, 0];
   let draw = 0;
-  const { upstream, sluice, agent } = await start(() => draws[draw++ % draws.length] as number, '{ base: 1000ms, max: 2500ms }');
-  const got = await send(agent, `${sluice.url}/api/r`);
-
-  expect(got.status).toBe(200);
-  expect(header(got, 'sluice-attempts')).toBe('4');
-  const delays = gaps(upstream.seen.map((s) => s.at));
-  expect(delays).toHaveLength(3);
-  [0, 1980, 0].forEach((expectedMs, i) => {
-    expect(delays[i]).toBeGreaterThanOrEqual(expectedMs - 5);
-    expect(delays[i]).toBeLessThan(expectedMs + LATE_MS);
-  });
+  await expectDelays(() => draws[draw++ % draws.length] as number, '{ base: 1000ms, max: 2500ms }', [0, 1980, 0]);
 });
